@@ -1,0 +1,107 @@
+//! The OpenAPI document (generated from the handlers' annotations) and Swagger UI, served from
+//! assets compiled into the binary.
+
+use actix_web::{HttpResponse, get, web};
+
+use crate::error::ApiError;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Loopsmith",
+        description = "A self-hosted, LangSmith-compatible server. Every path is also served under /api/v1."
+    ),
+    paths(
+        super::info::info,
+        super::health::healthz,
+        super::health::readyz,
+        super::ingest::ingest_multipart,
+        super::ingest::ingest_batch,
+        super::ingest::create_run,
+        super::ingest::update_run,
+        super::runs::read_run,
+        super::runs::query_runs,
+        super::runs::read_attachment,
+        super::sessions::create_session,
+        super::sessions::list_sessions,
+        super::sessions::read_session,
+        super::sessions::update_session,
+        super::sessions::delete_session,
+        openapi_json,
+        swagger_ui,
+        swagger_asset,
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as committed in `openapi/openapi.json`.
+pub fn openapi_json_text() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
+}
+
+#[utoipa::path(tag = "docs", responses((status = 200, description = "This API's OpenAPI document")))]
+#[get("/openapi.json")]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(openapi_json_text())
+}
+
+const SWAGGER_INDEX: &[u8] = include_bytes!("../../assets/swagger-ui/index.html");
+
+const SWAGGER_FILES: [(&str, &str, &[u8]); 3] = [
+    (
+        "swagger-ui.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
+    ),
+    (
+        "swagger-ui-bundle.js",
+        "application/javascript; charset=utf-8",
+        include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
+    ),
+    (
+        "favicon-32x32.png",
+        "image/png",
+        include_bytes!("../../assets/swagger-ui/favicon-32x32.png"),
+    ),
+];
+
+/// Swagger UI's assets. The page itself is `/docs`; it links them as `docs/<file>` so that it
+/// works under every mount point.
+#[utoipa::path(
+    tag = "docs",
+    params(("file" = String, Path, description = "An asset of the page")),
+    responses(
+        (status = 200, description = "The asset"),
+        (status = 404, description = "No such asset", body = crate::error::ErrorBody)
+    )
+)]
+#[get("/docs/{file}")]
+pub async fn swagger_asset(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let wanted = path.into_inner();
+    SWAGGER_FILES
+        .iter()
+        .find(|(name, _, _)| *name == wanted)
+        .map(|(_, content_type, bytes)| HttpResponse::Ok().content_type(*content_type).body(*bytes))
+        .ok_or_else(|| ApiError::not_found(format!("no docs asset {wanted:?}")))
+}
+
+#[utoipa::path(tag = "docs", responses((status = 200, description = "Swagger UI")))]
+#[get("/docs")]
+pub async fn swagger_ui() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(SWAGGER_INDEX)
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(openapi_json)
+        .service(swagger_ui)
+        .service(swagger_asset);
+}

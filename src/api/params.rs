@@ -1,0 +1,112 @@
+//! Query-string parsing the way the SDKs send it: repeated keys for lists, `True`/`false`/`1`
+//! for booleans, unknown keys ignored.
+
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl QueryParams {
+    pub fn parse(query: &str) -> Self {
+        QueryParams {
+            pairs: form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.get(key).map(str::to_string)
+    }
+
+    pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
+        self.get(key).map(|v| parse_bool(key, v)).transpose()
+    }
+
+    pub fn uuids(&self, key: &str) -> ApiResult<Vec<Uuid>> {
+        self.all(key)
+            .into_iter()
+            .map(|v| {
+                Uuid::parse_str(v).map_err(|_| {
+                    ApiError::unprocessable(format!(
+                        "query parameter {key}: {v:?} is not a valid UUID"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
+        self.get(key)
+            .map(|v| {
+                v.trim().parse::<i64>().map_err(|_| {
+                    ApiError::unprocessable(format!(
+                        "query parameter {key}: {v:?} is not a whole number"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// `limit` and `offset` for list endpoints: limit 1..=100 (default 100), offset ≥ 0.
+    pub fn page(&self) -> ApiResult<(i64, i64)> {
+        let limit = self.int("limit")?.unwrap_or(100);
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::unprocessable(format!(
+                "query parameter limit must be between 1 and 100, got {limit}"
+            )));
+        }
+        let offset = self.int("offset")?.unwrap_or(0);
+        if offset < 0 {
+            return Err(ApiError::unprocessable(format!(
+                "query parameter offset must not be negative, got {offset}"
+            )));
+        }
+        Ok((limit, offset))
+    }
+}
+
+pub fn parse_bool(key: &str, value: &str) -> ApiResult<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ApiError::unprocessable(format!(
+            "query parameter {key}: {value:?} is not a boolean"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_and_python_booleans() {
+        let q = QueryParams::parse("id=a&id=b&include_stats=True&x=False&limit=5");
+        assert_eq!(q.all("id"), vec!["a", "b"]);
+        assert_eq!(q.bool("include_stats").unwrap(), Some(true));
+        assert_eq!(q.bool("x").unwrap(), Some(false));
+        assert_eq!(q.page().unwrap(), (5, 0));
+        assert!(QueryParams::parse("limit=0").page().is_err());
+        assert!(QueryParams::parse("flag=maybe").bool("flag").is_err());
+        assert!(QueryParams::parse("id=zz").uuids("id").is_err());
+    }
+}

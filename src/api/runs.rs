@@ -1,0 +1,436 @@
+//! Reading runs: `GET /runs/{id}`, `POST /runs/query`, attachment downloads.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{State, Workspace, base_url};
+use crate::db::models::RunRow;
+use crate::db::runs::{self as run_store, RunQuery};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::ingest::ops::dotted_order_ids;
+use crate::time::{format_micros, parse_time_str};
+
+/// A run as the SDKs read it (LangSmith's `Run` schema).
+#[derive(Serialize, ToSchema)]
+pub struct RunOut {
+    pub id: String,
+    pub name: String,
+    pub run_type: String,
+    pub start_time: String,
+    pub end_time: Option<String>,
+    pub status: String,
+    pub trace_id: Option<String>,
+    pub dotted_order: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub parent_run_ids: Vec<String>,
+    pub session_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub inputs: Option<Box<RawValue>>,
+    #[schema(value_type = Option<Object>)]
+    pub outputs: Option<Box<RawValue>>,
+    pub error: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<Box<RawValue>>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub events: Option<Box<RawValue>>,
+    #[schema(value_type = Option<Object>)]
+    pub serialized: Option<Box<RawValue>>,
+    pub tags: Vec<String>,
+    pub reference_example_id: Option<String>,
+    pub app_path: String,
+    #[schema(value_type = Object)]
+    pub feedback_stats: Map<String, Value>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub prompt_cost: Option<f64>,
+    pub completion_cost: Option<f64>,
+    pub total_cost: Option<f64>,
+    #[schema(value_type = Option<Object>)]
+    pub prompt_token_details: Option<Box<RawValue>>,
+    #[schema(value_type = Option<Object>)]
+    pub completion_token_details: Option<Box<RawValue>>,
+    pub first_token_time: Option<String>,
+    pub thread_id: Option<String>,
+    pub in_dataset: bool,
+    /// Attachments: `{"attachment.<name>": {"presigned_url": ..., "mime_type": ...}}`.
+    #[schema(value_type = Object)]
+    pub s3_urls: Map<String, Value>,
+}
+
+fn raw(text: Option<String>) -> Option<Box<RawValue>> {
+    text.and_then(|t| RawValue::from_string(t).ok())
+}
+
+/// What a page of runs needs besides the rows: attachments and feedback, fetched once per page.
+struct RunContext {
+    base_url: String,
+    workspace_id: String,
+    attachments: HashMap<String, Vec<(String, String)>>,
+    feedback: HashMap<String, Vec<run_store::KeyStats>>,
+}
+
+impl RunContext {
+    fn load(
+        conn: &mut crate::db::DbConnection,
+        workspace_id: &str,
+        base_url: String,
+        rows: &[RunRow],
+    ) -> ApiResult<Self> {
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        Ok(RunContext {
+            base_url,
+            workspace_id: workspace_id.to_string(),
+            attachments: run_store::attachment_index(conn, workspace_id, &ids)?,
+            feedback: run_store::feedback_stats(conn, workspace_id, &ids)?,
+        })
+    }
+
+    fn present(&self, row: RunRow) -> RunOut {
+        let start = row.start_time.unwrap_or_default();
+        let status = if row.error.is_some() {
+            "error"
+        } else if row.end_time.is_some() {
+            "success"
+        } else {
+            "pending"
+        };
+        let parent_run_ids = row
+            .dotted_order
+            .as_deref()
+            .and_then(dotted_order_ids)
+            .map(|ids| {
+                ids[..ids.len().saturating_sub(1)]
+                    .iter()
+                    .map(Uuid::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let session = row.session_id.clone().unwrap_or_default();
+        let app_path = format!(
+            "/o/{}/projects/p/{}/r/{}?trace_id={}&start_time={}",
+            self.workspace_id,
+            session,
+            row.id,
+            row.trace_id.as_deref().unwrap_or(&row.id),
+            format_micros(start)
+        );
+        let s3_urls = self
+            .attachments
+            .get(&row.id)
+            .into_iter()
+            .flatten()
+            .map(|(name, mime)| {
+                let url = format!("{}/runs/{}/attachments/{}", self.base_url, row.id, name);
+                (
+                    format!("attachment.{name}"),
+                    serde_json::json!({"presigned_url": url, "mime_type": mime}),
+                )
+            })
+            .collect();
+        let feedback_stats = self
+            .feedback
+            .get(&row.id)
+            .into_iter()
+            .flatten()
+            .map(|(key, n, avg)| (key.clone(), serde_json::json!({"n": n, "avg": avg})))
+            .collect();
+        let thread_id = thread_id(row.extra.as_deref());
+        RunOut {
+            id: row.id,
+            name: row.name.unwrap_or_default(),
+            run_type: row.run_type.unwrap_or_default(),
+            start_time: format_micros(start),
+            end_time: row.end_time.map(format_micros),
+            status: status.to_string(),
+            trace_id: row.trace_id,
+            dotted_order: row.dotted_order,
+            parent_run_id: row.parent_run_id,
+            parent_run_ids,
+            session_id: row.session_id,
+            inputs: raw(row.inputs),
+            outputs: raw(row.outputs),
+            error: row.error,
+            extra: raw(row.extra),
+            events: raw(row.events),
+            serialized: raw(row.serialized),
+            tags: row
+                .tags
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
+            reference_example_id: row.reference_example_id,
+            app_path,
+            feedback_stats,
+            prompt_tokens: row.prompt_tokens,
+            completion_tokens: row.completion_tokens,
+            total_tokens: row.total_tokens,
+            prompt_cost: row.prompt_cost,
+            completion_cost: row.completion_cost,
+            total_cost: row.total_cost,
+            prompt_token_details: raw(row.prompt_token_details),
+            completion_token_details: raw(row.completion_token_details),
+            first_token_time: row.first_token_time.map(format_micros),
+            thread_id,
+            in_dataset: false,
+            s3_urls,
+        }
+    }
+}
+
+/// A conversation id from `extra.metadata`: `session_id`, `conversation_id` or `thread_id`.
+fn thread_id(extra: Option<&str>) -> Option<String> {
+    let extra = extra.filter(|e| {
+        e.contains("session_id") || e.contains("conversation_id") || e.contains("thread_id")
+    })?;
+    let extra: Value = serde_json::from_str(extra).ok()?;
+    let metadata = extra.get("metadata")?;
+    ["session_id", "conversation_id", "thread_id"]
+        .iter()
+        .find_map(|key| match metadata.get(*key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+}
+
+#[utoipa::path(
+    tag = "runs",
+    params(("run_id" = Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run", body = RunOut),
+        (status = 404, description = "No such run", body = ErrorBody)
+    )
+)]
+#[get("/runs/{run_id}")]
+pub async fn read_run(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let base = base_url(&req);
+    let run = state
+        .db
+        .run(move |conn| {
+            let ws = workspace.id();
+            let Some(row) = run_store::find(conn, &ws, &id.to_string())? else {
+                return Err(ApiError::not_found(format!("run {id} not found")));
+            };
+            let context = RunContext::load(conn, &ws, base, std::slice::from_ref(&row))?;
+            Ok(context.present(row))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(run))
+}
+
+/// Body of `POST /runs/query`. Unknown keys are ignored; nulls mean "not given".
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RunQueryBody {
+    pub id: Option<Vec<Uuid>>,
+    pub session: Option<Vec<Uuid>>,
+    /// Alias the Python SDK passes through from `read_run(load_child_runs=True)`.
+    pub session_id: Option<Uuid>,
+    pub trace: Option<Uuid>,
+    pub parent_run: Option<Uuid>,
+    pub run_type: Option<String>,
+    pub reference_example: Option<Vec<Uuid>>,
+    pub is_root: Option<bool>,
+    pub error: Option<bool>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub filter: Option<String>,
+    pub trace_filter: Option<String>,
+    pub tree_filter: Option<String>,
+    pub query: Option<String>,
+    pub select: Option<Vec<String>>,
+    pub limit: Option<i64>,
+    pub order: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Cursors {
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunQueryResponse {
+    pub runs: Vec<RunOut>,
+    pub cursors: Cursors,
+}
+
+const CURSOR_PREFIX: &str = "ls1:";
+
+fn encode_cursor(row: &RunRow) -> String {
+    format!(
+        "{CURSOR_PREFIX}{}:{}",
+        row.start_time.unwrap_or_default(),
+        row.id
+    )
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
+    let malformed = || ApiError::bad_request("cursor is malformed: pass back cursors.next as given");
+    let rest = cursor.strip_prefix(CURSOR_PREFIX).ok_or_else(malformed)?;
+    let (time, id) = rest.split_once(':').ok_or_else(malformed)?;
+    let time = time.parse().map_err(|_| malformed())?;
+    let id = Uuid::parse_str(id).map_err(|_| malformed())?;
+    Ok((time, id.to_string()))
+}
+
+impl RunQueryBody {
+    fn to_query(&self) -> ApiResult<RunQuery> {
+        for (field, value) in [
+            ("filter", &self.filter),
+            ("trace_filter", &self.trace_filter),
+            ("tree_filter", &self.tree_filter),
+            ("query", &self.query),
+        ] {
+            if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+                return Err(ApiError::bad_request(format!(
+                    "{field}: the filter language is not supported by this server yet"
+                )));
+            }
+        }
+        let time = |field: &str, value: &Option<String>| -> ApiResult<Option<i64>> {
+            value
+                .as_deref()
+                .map(|v| {
+                    parse_time_str(v).ok_or_else(|| {
+                        ApiError::unprocessable(format!("{field}: {v:?} is not an ISO-8601 date-time"))
+                    })
+                })
+                .transpose()
+        };
+        let ascending = match self.order.as_deref() {
+            None | Some("desc") => false,
+            Some("asc") => true,
+            Some(other) => {
+                return Err(ApiError::unprocessable(format!(
+                    "order must be \"asc\" or \"desc\", got {other:?}"
+                )));
+            }
+        };
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::unprocessable(format!(
+                "limit must be between 1 and 1000, got {limit}"
+            )));
+        }
+        if let Some(run_type) = &self.run_type
+            && !crate::ingest::ops::RUN_TYPES.contains(&run_type.as_str())
+        {
+            return Err(ApiError::unprocessable(format!(
+                "run_type {run_type:?} is not one of {}",
+                crate::ingest::ops::RUN_TYPES.join(", ")
+            )));
+        }
+        let texts = |ids: &Option<Vec<Uuid>>| -> Vec<String> {
+            ids.iter().flatten().map(Uuid::to_string).collect()
+        };
+        let mut sessions = texts(&self.session);
+        sessions.extend(self.session_id.map(|s| s.to_string()));
+        Ok(RunQuery {
+            ids: texts(&self.id),
+            sessions,
+            trace: self.trace.map(|t| t.to_string()),
+            parent_run: self.parent_run.map(|p| p.to_string()),
+            run_type: self.run_type.clone(),
+            reference_examples: texts(&self.reference_example),
+            is_root: self.is_root,
+            error: self.error,
+            start_time: time("start_time", &self.start_time)?,
+            end_time: time("end_time", &self.end_time)?,
+            ascending,
+            after: self.cursor.as_deref().map(decode_cursor).transpose()?,
+            limit,
+        })
+    }
+}
+
+#[utoipa::path(
+    tag = "runs",
+    request_body = RunQueryBody,
+    responses(
+        (status = 200, description = "A page of runs", body = RunQueryResponse),
+        (status = 400, description = "Unsupported filter or bad cursor", body = ErrorBody),
+        (status = 422, description = "Invalid body", body = ErrorBody)
+    )
+)]
+#[post("/runs/query")]
+pub async fn query_runs(
+    state: State,
+    workspace: Workspace,
+    body: web::Json<RunQueryBody>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let mut query = body.to_query()?;
+    let limit = query.limit;
+    // One more than asked tells whether another page exists.
+    query.limit = limit + 1;
+    let base = base_url(&req);
+    let response = state
+        .db
+        .run(move |conn| {
+            let ws = workspace.id();
+            let mut rows = run_store::query(conn, &ws, &query)?;
+            let next = if rows.len() as i64 > limit {
+                rows.truncate(limit as usize);
+                rows.last().map(encode_cursor)
+            } else {
+                None
+            };
+            let context = RunContext::load(conn, &ws, base, &rows)?;
+            Ok(RunQueryResponse {
+                runs: rows.into_iter().map(|r| context.present(r)).collect(),
+                cursors: Cursors { next, prev: None },
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// The bytes of a run attachment (the `presigned_url` in `s3_urls`).
+#[utoipa::path(
+    tag = "runs",
+    params(
+        ("run_id" = Uuid, Path, description = "Run id"),
+        ("name" = String, Path, description = "Attachment name")
+    ),
+    responses(
+        (status = 200, description = "The attachment's bytes"),
+        (status = 404, description = "No such attachment", body = ErrorBody)
+    )
+)]
+#[get("/runs/{run_id}/attachments/{name}")]
+pub async fn read_attachment(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<(Uuid, String)>,
+) -> ApiResult<HttpResponse> {
+    let (run_id, name) = path.into_inner();
+    let attachment = state
+        .db
+        .run(move |conn| {
+            run_store::attachment(conn, &workspace.id(), &run_id.to_string(), &name)?
+                .ok_or_else(|| ApiError::not_found(format!("run {run_id} has no attachment {name:?}")))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(attachment.content_type)
+        .body(attachment.data))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(query_runs)
+        .service(read_attachment)
+        .service(read_run);
+}

@@ -1,0 +1,97 @@
+//! Rows as stored. Ids are UUID text, times epoch microseconds, documents JSON text.
+
+use diesel::prelude::*;
+
+use super::schema::{feedback, run_attachments, runs, sessions, workspaces};
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = workspaces)]
+pub struct WorkspaceRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug, PartialEq)]
+#[diesel(table_name = sessions, treat_none_as_null = true)]
+pub struct SessionRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+    pub extra: Option<String>,
+    pub reference_dataset_id: Option<String>,
+    pub default_dataset_id: Option<String>,
+    pub trace_tier: Option<String>,
+    pub created_at: i64,
+}
+
+/// A run's merged state. Every field but the keys may still be unknown (a patch can arrive
+/// before its post).
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug, Default, PartialEq)]
+#[diesel(table_name = runs, treat_none_as_null = true, treat_none_as_default_value = false)]
+pub struct RunRow {
+    pub workspace_id: String,
+    pub id: String,
+    pub session_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub dotted_order: Option<String>,
+    pub name: Option<String>,
+    pub run_type: Option<String>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub inputs: Option<String>,
+    pub outputs: Option<String>,
+    pub error: Option<String>,
+    pub extra: Option<String>,
+    pub serialized: Option<String>,
+    pub events: Option<String>,
+    pub tags: Option<String>,
+    pub reference_example_id: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub prompt_cost: Option<f64>,
+    pub completion_cost: Option<f64>,
+    pub total_cost: Option<f64>,
+    pub prompt_token_details: Option<String>,
+    pub completion_token_details: Option<String>,
+    pub first_token_time: Option<i64>,
+    pub inserted_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = run_attachments, treat_none_as_default_value = false)]
+pub struct AttachmentRow {
+    pub workspace_id: String,
+    pub run_id: String,
+    pub name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = feedback, treat_none_as_default_value = false)]
+pub struct FeedbackRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub run_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub session_id: Option<String>,
+    pub key: String,
+    pub score: Option<f64>,
+    pub value: Option<String>,
+    pub comment: Option<String>,
+    pub correction: Option<String>,
+    pub feedback_source: Option<String>,
+    pub feedback_config: Option<String>,
+    pub feedback_group_id: Option<String>,
+    pub extra: Option<String>,
+    pub created_at: i64,
+    pub modified_at: i64,
+}

@@ -1,0 +1,508 @@
+//! Runs: the ingest transaction and the reads.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::{DbConnection, per_backend};
+use super::models::{AttachmentRow, FeedbackRow, RunRow};
+use super::schema::{feedback, run_attachments, runs};
+use super::sessions;
+use crate::ingest::IngestBatch;
+use crate::ingest::merge::{apply, derive_lineage, is_complete, refresh_derived};
+use crate::ingest::ops::{OpKind, RunOp};
+use crate::time::now_micros;
+
+/// Rows per multi-row INSERT and ids per `IN (...)`: well under both backends' bind limits.
+const CHUNK: usize = 400;
+
+/// Where an operation wants its run filed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum ProjectRef {
+    Id(Uuid, Option<String>),
+    Name(String),
+}
+
+impl ProjectRef {
+    fn of(op: &RunOp) -> Option<ProjectRef> {
+        match (op.session_id, &op.session_name) {
+            (Some(id), name) => Some(ProjectRef::Id(id, name.clone())),
+            (None, Some(name)) => Some(ProjectRef::Name(name.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+struct Pending {
+    row: RunRow,
+    stored: bool,
+    project: Option<ProjectRef>,
+    /// The client sent no lineage: it is derived here, and children waiting on it fixed up.
+    derives_lineage: bool,
+}
+
+/// Applies many requests' batches in one transaction (group commit).
+pub fn apply_batches(conn: &mut DbConnection, batches: &[&IngestBatch]) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let mut by_workspace: HashMap<Uuid, Vec<&IngestBatch>> = HashMap::new();
+        for batch in batches {
+            by_workspace.entry(batch.workspace_id).or_default().push(batch);
+        }
+        for (workspace_id, batches) in by_workspace {
+            apply_workspace(conn, &workspace_id.to_string(), &batches)?;
+        }
+        Ok(())
+    })
+}
+
+fn apply_workspace(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    batches: &[&IngestBatch],
+) -> QueryResult<()> {
+    let now = now_micros();
+    let mut ids: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    let touched = batches.iter().flat_map(|b| {
+        b.runs
+            .iter()
+            .map(|op| op.id)
+            .chain(b.attachments.iter().map(|a| a.run_id))
+    });
+    for id in touched {
+        if seen.insert(id) {
+            ids.push(id.to_string());
+        }
+    }
+    // Sorted so concurrent writers lock rows in the same order (no deadlocks).
+    ids.sort();
+    let mut pending: HashMap<String, Pending> = load_for_update(conn, workspace_id, &ids)?
+        .into_iter()
+        .map(|row| {
+            let id = row.id.clone();
+            let pending = Pending {
+                row,
+                stored: true,
+                project: None,
+                derives_lineage: false,
+            };
+            (id, pending)
+        })
+        .collect();
+    let new_pending = |id: &str| Pending {
+        row: RunRow {
+            workspace_id: workspace_id.to_string(),
+            id: id.to_string(),
+            inserted_at: now,
+            ..RunRow::default()
+        },
+        stored: false,
+        project: None,
+        derives_lineage: false,
+    };
+    for op in batches.iter().flat_map(|b| b.runs.iter()) {
+        let id = op.id.to_string();
+        let entry = pending.entry(id.clone()).or_insert_with(|| new_pending(&id));
+        apply(&mut entry.row, op);
+        if op.kind == OpKind::Post && op.dotted_order.is_none() {
+            entry.derives_lineage = true;
+        }
+        // A post files the run; a patch only says where when nothing else has.
+        if let Some(wanted) = ProjectRef::of(op) {
+            let unfiled = entry.row.session_id.is_none() && entry.project.is_none();
+            if op.kind == OpKind::Post || unfiled {
+                entry.project = Some(wanted);
+            }
+        }
+    }
+    for attachment in batches.iter().flat_map(|b| b.attachments.iter()) {
+        let id = attachment.run_id.to_string();
+        pending.entry(id.clone()).or_insert_with(|| new_pending(&id));
+    }
+    resolve_projects(conn, workspace_id, &mut pending)?;
+    derive_missing_lineage(conn, workspace_id, &mut pending)?;
+
+    let mut inserts = Vec::new();
+    let mut updates = Vec::new();
+    let mut parents_of_orphans = Vec::new();
+    for entry in pending.into_values() {
+        let mut row = entry.row;
+        refresh_derived(&mut row);
+        row.updated_at = now;
+        if entry.derives_lineage && row.dotted_order.is_some() {
+            parents_of_orphans.push(row.clone());
+        }
+        if entry.stored {
+            updates.push(row);
+        } else {
+            inserts.push(row);
+        }
+    }
+    for chunk in inserts.chunks(CHUNK) {
+        per_backend!(conn, |c| diesel::insert_into(runs::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    for row in &updates {
+        diesel::update(runs::table.find((&row.workspace_id, &row.id)))
+            .set(row)
+            .execute(conn)?;
+    }
+    store_attachments(conn, workspace_id, batches, now)?;
+    store_feedback(conn, workspace_id, batches, now)?;
+    adopt_orphans(conn, workspace_id, parents_of_orphans, now)
+}
+
+fn load_for_update(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    ids: &[String],
+) -> QueryResult<Vec<RunRow>> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let query = runs::table
+            .filter(runs::workspace_id.eq(workspace_id))
+            .filter(runs::id.eq_any(chunk));
+        // PostgreSQL replicas may write the same run at once: lock it. SQLite has one writer.
+        let found = match conn {
+            DbConnection::Postgresql(c) => query.select(RunRow::as_select()).for_update().load(c)?,
+            DbConnection::Sqlite(c) => query.select(RunRow::as_select()).load(c)?,
+        };
+        rows.extend(found);
+    }
+    Ok(rows)
+}
+
+fn resolve_projects(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    pending: &mut HashMap<String, Pending>,
+) -> QueryResult<()> {
+    let mut resolved: HashMap<ProjectRef, String> = HashMap::new();
+    for entry in pending.values_mut() {
+        let wanted = match entry.project.take() {
+            Some(wanted) => wanted,
+            // A finished run that never named a project goes to "default", as with LangSmith.
+            None if entry.row.session_id.is_none() && is_complete(&entry.row) => {
+                ProjectRef::Name("default".into())
+            }
+            None => continue,
+        };
+        let session_id = match resolved.get(&wanted) {
+            Some(id) => id.clone(),
+            None => {
+                let row = match &wanted {
+                    ProjectRef::Id(id, name) => {
+                        sessions::get_or_create_by_id(conn, workspace_id, *id, name.as_deref())?
+                    }
+                    ProjectRef::Name(name) => {
+                        sessions::get_or_create_by_name(conn, workspace_id, name)?
+                    }
+                };
+                resolved.insert(wanted, row.id.clone());
+                row.id
+            }
+        };
+        entry.row.session_id = Some(session_id);
+    }
+    Ok(())
+}
+
+/// Fills trace_id/dotted_order for runs sent without them, parents first (they may be in
+/// the same batch or already stored).
+fn derive_missing_lineage(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    pending: &mut HashMap<String, Pending>,
+) -> QueryResult<()> {
+    let mut waiting: Vec<String> = pending
+        .iter()
+        .filter(|(_, p)| p.row.dotted_order.is_none() || p.row.trace_id.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    // Each pass settles at least one level of the tree; stop when nothing moves.
+    loop {
+        let mut progressed = false;
+        let mut still_waiting = Vec::new();
+        for id in waiting {
+            let parent_id = pending[&id].row.parent_run_id.clone();
+            let parent = match &parent_id {
+                None => None,
+                Some(pid) => match pending.get(pid) {
+                    Some(p) => Some(p.row.clone()),
+                    None => find_row(conn, workspace_id, pid)?,
+                },
+            };
+            let entry = pending.get_mut(&id).expect("id came from the map");
+            if derive_lineage(&mut entry.row, parent.as_ref()) {
+                progressed = true;
+            } else {
+                still_waiting.push(id);
+            }
+        }
+        waiting = still_waiting;
+        if !progressed || waiting.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// Children stored before their parent had a dotted_order get theirs now, level by level.
+fn adopt_orphans(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    mut parents: Vec<RunRow>,
+    now: i64,
+) -> QueryResult<()> {
+    while let Some(parent) = parents.pop() {
+        let orphans: Vec<RunRow> = runs::table
+            .filter(runs::workspace_id.eq(workspace_id))
+            .filter(runs::parent_run_id.eq(&parent.id))
+            .filter(runs::dotted_order.is_null())
+            .select(RunRow::as_select())
+            .load(conn)?;
+        for mut orphan in orphans {
+            if derive_lineage(&mut orphan, Some(&parent)) {
+                orphan.updated_at = now;
+                diesel::update(runs::table.find((&orphan.workspace_id, &orphan.id)))
+                    .set(&orphan)
+                    .execute(conn)?;
+                parents.push(orphan);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn store_attachments(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    batches: &[&IngestBatch],
+    now: i64,
+) -> QueryResult<()> {
+    for attachment in batches.iter().flat_map(|b| b.attachments.iter()) {
+        let run_id = attachment.run_id.to_string();
+        // A re-sent attachment replaces the earlier one of the same name.
+        diesel::delete(run_attachments::table.find((workspace_id, &run_id, &attachment.name)))
+            .execute(conn)?;
+        diesel::insert_into(run_attachments::table)
+            .values(AttachmentRow {
+                workspace_id: workspace_id.to_string(),
+                run_id,
+                name: attachment.name.clone(),
+                content_type: attachment.content_type.clone(),
+                data: attachment.data.to_vec(),
+                created_at: now,
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn store_feedback(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    batches: &[&IngestBatch],
+    now: i64,
+) -> QueryResult<()> {
+    let all: Vec<_> = batches.iter().flat_map(|b| b.feedback.iter()).collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = all.iter().map(|f| f.id.to_string()).collect();
+    let mut existing: HashSet<String> = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        existing.extend(
+            feedback::table
+                .filter(feedback::id.eq_any(chunk))
+                .select(feedback::id)
+                .load::<String>(conn)?,
+        );
+    }
+    // A retried request re-sends the same feedback ids: keep the first copy.
+    let text = |id: Option<Uuid>| id.map(|u| u.to_string());
+    let rows: Vec<FeedbackRow> = all
+        .into_iter()
+        .filter(|f| existing.insert(f.id.to_string()))
+        .map(|f| FeedbackRow {
+            id: f.id.to_string(),
+            workspace_id: workspace_id.to_string(),
+            run_id: text(f.run_id),
+            trace_id: text(f.trace_id),
+            session_id: text(f.session_id),
+            key: f.key.clone(),
+            score: f.score,
+            value: f.value.clone(),
+            comment: f.comment.clone(),
+            correction: f.correction.clone(),
+            feedback_source: f.feedback_source.clone(),
+            feedback_config: f.feedback_config.clone(),
+            feedback_group_id: text(f.feedback_group_id),
+            extra: Some(f.extra.clone()),
+            created_at: f.created_at.unwrap_or(now),
+            modified_at: f.modified_at.unwrap_or(now),
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        per_backend!(conn, |c| diesel::insert_into(feedback::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+fn find_row(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<Option<RunRow>> {
+    runs::table
+        .find((workspace_id, id))
+        .select(RunRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A run as readers see it: only once its post (or a patch carrying the same) has arrived.
+pub fn find(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<Option<RunRow>> {
+    Ok(find_row(conn, workspace_id, id)?.filter(is_complete))
+}
+
+/// What `POST /runs/query` can select on today (the filter language comes later).
+#[derive(Debug, Default, Clone)]
+pub struct RunQuery {
+    pub ids: Vec<String>,
+    pub sessions: Vec<String>,
+    pub trace: Option<String>,
+    pub parent_run: Option<String>,
+    pub run_type: Option<String>,
+    pub reference_examples: Vec<String>,
+    pub is_root: Option<bool>,
+    pub error: Option<bool>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub ascending: bool,
+    /// Resume strictly after this (start_time, id) position in the order.
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+pub fn query(conn: &mut DbConnection, workspace_id: &str, q: &RunQuery) -> QueryResult<Vec<RunRow>> {
+    let mut query = runs::table
+        .filter(runs::workspace_id.eq(workspace_id))
+        .filter(runs::name.is_not_null())
+        .filter(runs::run_type.is_not_null())
+        .filter(runs::start_time.is_not_null())
+        .select(RunRow::as_select())
+        .into_boxed();
+    if !q.ids.is_empty() {
+        query = query.filter(runs::id.eq_any(&q.ids));
+    }
+    if !q.sessions.is_empty() {
+        query = query.filter(runs::session_id.eq_any(&q.sessions));
+    }
+    if let Some(trace) = &q.trace {
+        query = query.filter(runs::trace_id.eq(trace));
+    }
+    if let Some(parent) = &q.parent_run {
+        query = query.filter(runs::parent_run_id.eq(parent));
+    }
+    if let Some(run_type) = &q.run_type {
+        query = query.filter(runs::run_type.eq(run_type));
+    }
+    if !q.reference_examples.is_empty() {
+        query = query.filter(runs::reference_example_id.eq_any(&q.reference_examples));
+    }
+    match q.is_root {
+        Some(true) => query = query.filter(runs::parent_run_id.is_null()),
+        Some(false) => query = query.filter(runs::parent_run_id.is_not_null()),
+        None => {}
+    }
+    match q.error {
+        Some(true) => query = query.filter(runs::error.is_not_null()),
+        Some(false) => query = query.filter(runs::error.is_null()),
+        None => {}
+    }
+    if let Some(start) = q.start_time {
+        query = query.filter(runs::start_time.ge(start));
+    }
+    if let Some(end) = q.end_time {
+        query = query.filter(runs::start_time.le(end));
+    }
+    let start = runs::start_time.assume_not_null();
+    if let Some((time, id)) = &q.after {
+        query = if q.ascending {
+            query.filter(start.gt(*time).or(start.eq(*time).and(runs::id.gt(id.clone()))))
+        } else {
+            query.filter(start.lt(*time).or(start.eq(*time).and(runs::id.lt(id.clone()))))
+        };
+    }
+    query = if q.ascending {
+        query.order((runs::start_time.asc(), runs::id.asc()))
+    } else {
+        query.order((runs::start_time.desc(), runs::id.desc()))
+    };
+    query.limit(q.limit).load(conn)
+}
+
+/// Attachment names and content types of these runs, by run id.
+pub fn attachment_index(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    run_ids: &[String],
+) -> QueryResult<HashMap<String, Vec<(String, String)>>> {
+    let mut index: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in run_ids.chunks(CHUNK) {
+        let found: Vec<(String, String, String)> = run_attachments::table
+            .filter(run_attachments::workspace_id.eq(workspace_id))
+            .filter(run_attachments::run_id.eq_any(chunk))
+            .select((
+                run_attachments::run_id,
+                run_attachments::name,
+                run_attachments::content_type,
+            ))
+            .order(run_attachments::name.asc())
+            .load(conn)?;
+        for (run_id, name, content_type) in found {
+            index.entry(run_id).or_default().push((name, content_type));
+        }
+    }
+    Ok(index)
+}
+
+pub fn attachment(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    run_id: &str,
+    name: &str,
+) -> QueryResult<Option<AttachmentRow>> {
+    run_attachments::table
+        .find((workspace_id, run_id, name))
+        .select(AttachmentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Per feedback key: how many, and the mean score.
+pub type KeyStats = (String, i64, Option<f64>);
+
+/// Feedback count and mean score per key for each of these runs.
+pub fn feedback_stats(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    run_ids: &[String],
+) -> QueryResult<HashMap<String, Vec<KeyStats>>> {
+    use diesel::dsl::{avg, count_star};
+    let mut stats: HashMap<String, Vec<KeyStats>> = HashMap::new();
+    for chunk in run_ids.chunks(CHUNK) {
+        let found: Vec<(Option<String>, String, i64, Option<f64>)> = feedback::table
+            .filter(feedback::workspace_id.eq(workspace_id))
+            .filter(feedback::run_id.eq_any(chunk))
+            .group_by((feedback::run_id, feedback::key))
+            .select((feedback::run_id, feedback::key, count_star(), avg(feedback::score)))
+            .load(conn)?;
+        for (run_id, key, n, mean) in found {
+            if let Some(run_id) = run_id {
+                stats.entry(run_id).or_default().push((key, n, mean));
+            }
+        }
+    }
+    Ok(stats)
+}

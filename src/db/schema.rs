@@ -1,0 +1,94 @@
+// One schema for both backends: the migrations use types that map to the same diesel SQL types.
+
+diesel::table! {
+    workspaces (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        workspace_id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        start_time -> BigInt,
+        end_time -> Nullable<BigInt>,
+        extra -> Nullable<Text>,
+        reference_dataset_id -> Nullable<Text>,
+        default_dataset_id -> Nullable<Text>,
+        trace_tier -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    runs (workspace_id, id) {
+        workspace_id -> Text,
+        id -> Text,
+        session_id -> Nullable<Text>,
+        trace_id -> Nullable<Text>,
+        parent_run_id -> Nullable<Text>,
+        dotted_order -> Nullable<Text>,
+        name -> Nullable<Text>,
+        run_type -> Nullable<Text>,
+        start_time -> Nullable<BigInt>,
+        end_time -> Nullable<BigInt>,
+        inputs -> Nullable<Text>,
+        outputs -> Nullable<Text>,
+        error -> Nullable<Text>,
+        extra -> Nullable<Text>,
+        serialized -> Nullable<Text>,
+        events -> Nullable<Text>,
+        tags -> Nullable<Text>,
+        reference_example_id -> Nullable<Text>,
+        prompt_tokens -> Nullable<BigInt>,
+        completion_tokens -> Nullable<BigInt>,
+        total_tokens -> Nullable<BigInt>,
+        prompt_cost -> Nullable<Double>,
+        completion_cost -> Nullable<Double>,
+        total_cost -> Nullable<Double>,
+        prompt_token_details -> Nullable<Text>,
+        completion_token_details -> Nullable<Text>,
+        first_token_time -> Nullable<BigInt>,
+        inserted_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    run_attachments (workspace_id, run_id, name) {
+        workspace_id -> Text,
+        run_id -> Text,
+        name -> Text,
+        content_type -> Text,
+        data -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    feedback (id) {
+        id -> Text,
+        workspace_id -> Text,
+        run_id -> Nullable<Text>,
+        trace_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        key -> Text,
+        score -> Nullable<Double>,
+        value -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        correction -> Nullable<Text>,
+        feedback_source -> Nullable<Text>,
+        feedback_config -> Nullable<Text>,
+        feedback_group_id -> Nullable<Text>,
+        extra -> Nullable<Text>,
+        created_at -> BigInt,
+        modified_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> workspaces (workspace_id));
+diesel::allow_tables_to_appear_in_same_query!(workspaces, sessions, runs, run_attachments, feedback);

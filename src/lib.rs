@@ -1,0 +1,9 @@
+//! Loopsmith: a self-hosted, LangSmith-compatible server.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ingest;
+pub mod time;
