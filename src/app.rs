@@ -12,7 +12,9 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::db::{Db, StartupError};
-use crate::error::{ApiError, ErrorBody, json_error_handler, path_error_handler, query_error_handler};
+use crate::error::{
+    ApiError, ErrorBody, json_error_handler, path_error_handler, query_error_handler,
+};
 use crate::ingest::writer::Writer;
 
 /// Everything the server needs, opened and migrated, but not yet listening.
@@ -76,17 +78,20 @@ impl Prepared {
                 .wrap(NormalizePath::trim())
                 .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
         })
-            .workers(workers)
-            .shutdown_timeout(30)
-            .bind(&bind)
-            .map_err(|e| StartupError::Connect {
-                url: bind.clone(),
-                reason: format!("cannot listen: {e}"),
-            })?;
-        let addr = *server.addrs().first().ok_or_else(|| StartupError::Connect {
+        .workers(workers)
+        .shutdown_timeout(30)
+        .bind(&bind)
+        .map_err(|e| StartupError::Connect {
             url: bind.clone(),
-            reason: "no address bound".into(),
+            reason: format!("cannot listen: {e}"),
         })?;
+        let addr = *server
+            .addrs()
+            .first()
+            .ok_or_else(|| StartupError::Connect {
+                url: bind.clone(),
+                reason: "no address bound".into(),
+            })?;
         let server = server.run();
         log::info!("listening on http://{addr}");
         Ok(Running {

@@ -73,9 +73,10 @@ impl Config {
             max_decoded_bytes: number("LOOPSMITH_MAX_DECODED_BYTES", 200 * 1024 * 1024)?,
             ingest_queue_runs: number("LOOPSMITH_INGEST_QUEUE_RUNS", 100_000)?,
             ingest_group_runs: number("LOOPSMITH_INGEST_GROUP_RUNS", 5_000)?,
-            ingest_commit_timeout: Duration::from_secs(
-                number("LOOPSMITH_INGEST_COMMIT_TIMEOUT_SECS", 8)? as u64,
-            ),
+            ingest_commit_timeout: Duration::from_secs(number(
+                "LOOPSMITH_INGEST_COMMIT_TIMEOUT_SECS",
+                8,
+            )? as u64),
             http_workers: number("LOOPSMITH_HTTP_WORKERS", 0)?,
         };
         config.backend()?;

@@ -81,13 +81,10 @@ impl ResponseError for ApiError {
             log::error!("internal error: {detail}");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::Overloaded { retry_after_secs } | ApiError::Unavailable { retry_after_secs } =
-            self
+        if let ApiError::Overloaded { retry_after_secs }
+        | ApiError::Unavailable { retry_after_secs } = self
         {
-            response.insert_header((
-                header::RETRY_AFTER,
-                HeaderValue::from(*retry_after_secs),
-            ));
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
         }
         response.json(ErrorBody {
             detail: self.to_string(),

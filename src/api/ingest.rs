@@ -35,7 +35,8 @@ async fn read_body(
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(64 * 1024));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("could not read request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -45,13 +46,13 @@ async fn read_body(
         .headers()
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("(not text)"));
-    decode::decode_body(encoding, body.freeze(), state.config.max_decoded_bytes).map_err(|e| {
-        match e {
+    decode::decode_body(encoding, body.freeze(), state.config.max_decoded_bytes).map_err(
+        |e| match e {
             decode::DecodeError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             decode::DecodeError::Unsupported(_) => ApiError::UnsupportedMediaType(e.to_string()),
             _ => ApiError::bad_request(e.to_string()),
-        }
-    })
+        },
+    )
 }
 
 fn accepted() -> HttpResponse {
@@ -87,8 +88,10 @@ pub async fn ingest_multipart(
     let boundary = multipart::boundary_from_content_type(content_type)
         .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
     let body = read_body(&state, &req, payload).await?;
-    let parts = multipart::parse(&body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let batch = crate::ingest::batch_from_parts(workspace.0, &parts).map_err(ApiError::Unprocessable)?;
+    let parts =
+        multipart::parse(&body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let batch =
+        crate::ingest::batch_from_parts(workspace.0, &parts).map_err(ApiError::Unprocessable)?;
     state.writer.submit(batch).await?;
     Ok(accepted())
 }
@@ -158,7 +161,8 @@ pub async fn create_run(
 ) -> ApiResult<HttpResponse> {
     let body = read_body(&state, &req, payload).await?;
     let id = body_id(&body).unwrap_or_else(Uuid::now_v7);
-    let mut op = ops::parse_run(OpKind::Post, &body, Some(id), "run").map_err(ApiError::Unprocessable)?;
+    let mut op =
+        ops::parse_run(OpKind::Post, &body, Some(id), "run").map_err(ApiError::Unprocessable)?;
     if op.start_time.is_none() {
         op.start_time = Some(crate::time::now_micros());
     }

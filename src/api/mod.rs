@@ -86,7 +86,9 @@ impl FromRequest for Workspace {
                 .run(move |conn| Ok(crate::db::workspaces::exists(conn, &id.to_string())?))
                 .await?;
             if !exists {
-                return Err(ApiError::Forbidden(format!("workspace {id} does not exist")));
+                return Err(ApiError::Forbidden(format!(
+                    "workspace {id} does not exist"
+                )));
             }
             if let Ok(mut set) = state.workspaces.0.write() {
                 set.insert(id);

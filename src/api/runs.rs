@@ -278,7 +278,8 @@ fn encode_cursor(row: &RunRow) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
-    let malformed = || ApiError::bad_request("cursor is malformed: pass back cursors.next as given");
+    let malformed =
+        || ApiError::bad_request("cursor is malformed: pass back cursors.next as given");
     let rest = cursor.strip_prefix(CURSOR_PREFIX).ok_or_else(malformed)?;
     let (time, id) = rest.split_once(':').ok_or_else(malformed)?;
     let time = time.parse().map_err(|_| malformed())?;
@@ -305,7 +306,9 @@ impl RunQueryBody {
                 .as_deref()
                 .map(|v| {
                     parse_time_str(v).ok_or_else(|| {
-                        ApiError::unprocessable(format!("{field}: {v:?} is not an ISO-8601 date-time"))
+                        ApiError::unprocessable(format!(
+                            "{field}: {v:?} is not an ISO-8601 date-time"
+                        ))
                     })
                 })
                 .transpose()
@@ -420,8 +423,9 @@ pub async fn read_attachment(
     let attachment = state
         .db
         .run(move |conn| {
-            run_store::attachment(conn, &workspace.id(), &run_id.to_string(), &name)?
-                .ok_or_else(|| ApiError::not_found(format!("run {run_id} has no attachment {name:?}")))
+            run_store::attachment(conn, &workspace.id(), &run_id.to_string(), &name)?.ok_or_else(
+                || ApiError::not_found(format!("run {run_id} has no attachment {name:?}")),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok()

@@ -339,7 +339,9 @@ pub async fn update_session(
     let body = body.into_inner();
     let end_time = optional_time("end_time", body.end_time.as_deref())?;
     if body.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        return Err(ApiError::unprocessable("name: a project name cannot be empty"));
+        return Err(ApiError::unprocessable(
+            "name: a project name cannot be empty",
+        ));
     }
     let out = state
         .db

@@ -5,10 +5,10 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::{DbConnection, per_backend};
 use super::models::{AttachmentRow, FeedbackRow, RunRow};
 use super::schema::{feedback, run_attachments, runs};
 use super::sessions;
+use super::{DbConnection, per_backend};
 use crate::ingest::IngestBatch;
 use crate::ingest::merge::{apply, derive_lineage, is_complete, refresh_derived};
 use crate::ingest::ops::{OpKind, RunOp};
@@ -47,7 +47,10 @@ pub fn apply_batches(conn: &mut DbConnection, batches: &[&IngestBatch]) -> Query
     conn.transaction(|conn| {
         let mut by_workspace: HashMap<Uuid, Vec<&IngestBatch>> = HashMap::new();
         for batch in batches {
-            by_workspace.entry(batch.workspace_id).or_default().push(batch);
+            by_workspace
+                .entry(batch.workspace_id)
+                .or_default()
+                .push(batch);
         }
         for (workspace_id, batches) in by_workspace {
             apply_workspace(conn, &workspace_id.to_string(), &batches)?;
@@ -103,7 +106,9 @@ fn apply_workspace(
     };
     for op in batches.iter().flat_map(|b| b.runs.iter()) {
         let id = op.id.to_string();
-        let entry = pending.entry(id.clone()).or_insert_with(|| new_pending(&id));
+        let entry = pending
+            .entry(id.clone())
+            .or_insert_with(|| new_pending(&id));
         apply(&mut entry.row, op);
         if op.kind == OpKind::Post && op.dotted_order.is_none() {
             entry.derives_lineage = true;
@@ -118,7 +123,9 @@ fn apply_workspace(
     }
     for attachment in batches.iter().flat_map(|b| b.attachments.iter()) {
         let id = attachment.run_id.to_string();
-        pending.entry(id.clone()).or_insert_with(|| new_pending(&id));
+        pending
+            .entry(id.clone())
+            .or_insert_with(|| new_pending(&id));
     }
     resolve_projects(conn, workspace_id, &mut pending)?;
     derive_missing_lineage(conn, workspace_id, &mut pending)?;
@@ -166,7 +173,9 @@ fn load_for_update(
             .filter(runs::id.eq_any(chunk));
         // PostgreSQL replicas may write the same run at once: lock it. SQLite has one writer.
         let found = match conn {
-            DbConnection::Postgresql(c) => query.select(RunRow::as_select()).for_update().load(c)?,
+            DbConnection::Postgresql(c) => {
+                query.select(RunRow::as_select()).for_update().load(c)?
+            }
             DbConnection::Sqlite(c) => query.select(RunRow::as_select()).load(c)?,
         };
         rows.extend(found);
@@ -384,7 +393,11 @@ pub struct RunQuery {
     pub limit: i64,
 }
 
-pub fn query(conn: &mut DbConnection, workspace_id: &str, q: &RunQuery) -> QueryResult<Vec<RunRow>> {
+pub fn query(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    q: &RunQuery,
+) -> QueryResult<Vec<RunRow>> {
     let mut query = runs::table
         .filter(runs::workspace_id.eq(workspace_id))
         .filter(runs::name.is_not_null())
@@ -429,9 +442,17 @@ pub fn query(conn: &mut DbConnection, workspace_id: &str, q: &RunQuery) -> Query
     let start = runs::start_time.assume_not_null();
     if let Some((time, id)) = &q.after {
         query = if q.ascending {
-            query.filter(start.gt(*time).or(start.eq(*time).and(runs::id.gt(id.clone()))))
+            query.filter(
+                start
+                    .gt(*time)
+                    .or(start.eq(*time).and(runs::id.gt(id.clone()))),
+            )
         } else {
-            query.filter(start.lt(*time).or(start.eq(*time).and(runs::id.lt(id.clone()))))
+            query.filter(
+                start
+                    .lt(*time)
+                    .or(start.eq(*time).and(runs::id.lt(id.clone()))),
+            )
         };
     }
     query = if q.ascending {
@@ -496,7 +517,12 @@ pub fn feedback_stats(
             .filter(feedback::workspace_id.eq(workspace_id))
             .filter(feedback::run_id.eq_any(chunk))
             .group_by((feedback::run_id, feedback::key))
-            .select((feedback::run_id, feedback::key, count_star(), avg(feedback::score)))
+            .select((
+                feedback::run_id,
+                feedback::key,
+                count_star(),
+                avg(feedback::score),
+            ))
             .load(conn)?;
         for (run_id, key, n, mean) in found {
             if let Some(run_id) = run_id {

@@ -91,4 +91,10 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> workspaces (workspace_id));
-diesel::allow_tables_to_appear_in_same_query!(workspaces, sessions, runs, run_attachments, feedback);
+diesel::allow_tables_to_appear_in_same_query!(
+    workspaces,
+    sessions,
+    runs,
+    run_attachments,
+    feedback
+);

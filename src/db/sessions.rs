@@ -26,7 +26,11 @@ fn new_row(workspace_id: &str, id: Uuid, name: &str) -> SessionRow {
     }
 }
 
-pub fn find(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<Option<SessionRow>> {
+pub fn find(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    id: &str,
+) -> QueryResult<Option<SessionRow>> {
     sessions::table
         .filter(sessions::workspace_id.eq(workspace_id))
         .filter(sessions::id.eq(id))
@@ -134,7 +138,11 @@ pub fn list(
         query = query.filter(sessions::name.eq(name));
     }
     if let Some(part) = &filter.name_contains {
-        query = query.filter(sessions::name.like(format!("%{}%", escape_like(part))).escape('\\'));
+        query = query.filter(
+            sessions::name
+                .like(format!("%{}%", escape_like(part)))
+                .escape('\\'),
+        );
     }
     if !filter.reference_dataset.is_empty() {
         query = query.filter(sessions::reference_dataset_id.eq_any(&filter.reference_dataset));
@@ -250,7 +258,9 @@ type RunTotals = (
 );
 
 /// `SUM` of an integer column as BIGINT: PostgreSQL would otherwise answer NUMERIC.
-fn sum_bigint(column: &str) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
+fn sum_bigint(
+    column: &str,
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
     diesel::dsl::sql(&format!("CAST(SUM(runs.{column}) AS BIGINT)"))
 }
 
@@ -278,8 +288,8 @@ pub fn stats(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResu
         .select(count_star())
         .first(conn)?;
     // Latency percentiles over finished root runs (whole traces), read off the sorted list.
-    let latency = (runs::end_time.assume_not_null() - runs::start_time.assume_not_null())
-        .nullable();
+    let latency =
+        (runs::end_time.assume_not_null() - runs::start_time.assume_not_null()).nullable();
     let finished_roots = runs::table
         .filter(in_project)
         .filter(runs::parent_run_id.is_null())

@@ -23,7 +23,10 @@ pub fn apply(row: &mut RunRow, op: &RunOp) {
     structural(&mut row.trace_id, id_text(&op.trace_id));
     structural(&mut row.parent_run_id, id_text(&op.parent_run_id));
     structural(&mut row.dotted_order, op.dotted_order.clone());
-    structural(&mut row.reference_example_id, id_text(&op.reference_example_id));
+    structural(
+        &mut row.reference_example_id,
+        id_text(&op.reference_example_id),
+    );
     if op.start_time.is_some() && (post || row.start_time.is_none()) {
         row.start_time = op.start_time;
     }
@@ -356,18 +359,27 @@ mod tests {
     #[test]
     fn usage_from_each_place_the_sdks_put_it() {
         let u = extract_usage(
-            Some(r#"{"usage_metadata":{"input_tokens":3,"output_tokens":4,"input_cost":0.5,"output_cost":0.25}}"#),
+            Some(
+                r#"{"usage_metadata":{"input_tokens":3,"output_tokens":4,"input_cost":0.5,"output_cost":0.25}}"#,
+            ),
             None,
         );
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (Some(3), Some(4), Some(7)));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (Some(3), Some(4), Some(7))
+        );
         assert_eq!(u.total_cost, Some(0.75));
         let u = extract_usage(
             None,
-            Some(r#"{"metadata":{"usage_metadata":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}}"#),
+            Some(
+                r#"{"metadata":{"usage_metadata":{"input_tokens":1,"output_tokens":1,"total_tokens":2}}}"#,
+            ),
         );
         assert_eq!(u.total_tokens, Some(2));
         let u = extract_usage(
-            Some(r#"{"generations":[[{"message":{"kwargs":{"usage_metadata":{"input_tokens":5,"output_tokens":6,"total_tokens":11}}}}]]}"#),
+            Some(
+                r#"{"generations":[[{"message":{"kwargs":{"usage_metadata":{"input_tokens":5,"output_tokens":6,"total_tokens":11}}}}]]}"#,
+            ),
             None,
         );
         assert_eq!(u.total_tokens, Some(11));

@@ -72,7 +72,9 @@ pub fn batch_from_parts(
                 continue;
             }
             "feedback" => {
-                batch.feedback.push(ops::parse_feedback(part.body, &format!("part {name:?}"))?);
+                batch
+                    .feedback
+                    .push(ops::parse_feedback(part.body, &format!("part {name:?}"))?);
                 continue;
             }
             _ => continue,
@@ -102,7 +104,11 @@ pub fn batch_from_parts(
         }
     }
     for op in &batch.runs {
-        let kind = if op.kind == OpKind::Post { "post" } else { "patch" };
+        let kind = if op.kind == OpKind::Post {
+            "post"
+        } else {
+            "patch"
+        };
         ops::validate(op, &format!("part \"{kind}.{}\"", op.id))?;
     }
     Ok(batch)
@@ -114,9 +120,7 @@ fn parse_part_id(text: &str, part_name: &str) -> Result<Uuid, String> {
 
 /// The main part's fields, with any out-of-band field parts already seen taking precedence.
 fn merge_main_part(main: ops::RunOp, seen: &ops::RunOp) -> ops::RunOp {
-    let keep = |from_parts: &Option<String>, inline: Option<String>| {
-        from_parts.clone().or(inline)
-    };
+    let keep = |from_parts: &Option<String>, inline: Option<String>| from_parts.clone().or(inline);
     ops::RunOp {
         inputs: keep(&seen.inputs, main.inputs.clone()),
         outputs: keep(&seen.outputs, main.outputs.clone()),

@@ -152,7 +152,11 @@ fn parse_uuid(raw: Option<&RawValue>, field: &str, label: &str) -> Result<Option
         .map_err(|_| format!("{label}: {field} is not a valid UUID: {:?}", shorten(text)))
 }
 
-fn parse_string(raw: Option<&RawValue>, field: &str, label: &str) -> Result<Option<String>, String> {
+fn parse_string(
+    raw: Option<&RawValue>,
+    field: &str,
+    label: &str,
+) -> Result<Option<String>, String> {
     let Some(raw) = present(raw) else {
         return Ok(None);
     };
@@ -424,8 +428,8 @@ struct RawFeedback<'a> {
 }
 
 pub fn parse_feedback(body: &[u8], label: &str) -> Result<FeedbackOp, String> {
-    let raw: RawFeedback = serde_json::from_slice(body)
-        .map_err(|e| format!("{label} must be a JSON object ({e})"))?;
+    let raw: RawFeedback =
+        serde_json::from_slice(body).map_err(|e| format!("{label} must be a JSON object ({e})"))?;
     let key = parse_string(raw.key, "key", label)?
         .filter(|k| !k.is_empty())
         .ok_or_else(|| format!("{label}: key is required"))?;
@@ -500,7 +504,8 @@ mod tests {
 
     #[test]
     fn nulls_mean_not_provided_and_epoch_ms_is_accepted() {
-        let body = format!(r#"{{"id":"{ID}","name":null,"outputs":{{"a":1}},"end_time":1763936748847}}"#);
+        let body =
+            format!(r#"{{"id":"{ID}","name":null,"outputs":{{"a":1}},"end_time":1763936748847}}"#);
         let op = parse_run(OpKind::Patch, body.as_bytes(), None, "patch").unwrap();
         assert_eq!(op.name, None);
         assert_eq!(op.end_time, Some(1_763_936_748_847_000));
@@ -510,14 +515,35 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (format!(r#"{{"id":"{ID}","name":"x","run_type":"agent"}}"#), "run_type"),
-            (r#"{"id":"nope","name":"x","run_type":"llm"}"#.to_string(), "id"),
-            (format!(r#"{{"id":"{ID}","name":"x","run_type":"llm","inputs":[1]}}"#), "inputs"),
-            (format!(r#"{{"id":"{ID}","name":"x","run_type":"llm","start_time":"soon"}}"#), "start_time"),
-            (format!(r#"{{"id":"{ID}","name":5,"run_type":"llm"}}"#), "name"),
+            (
+                format!(r#"{{"id":"{ID}","name":"x","run_type":"agent"}}"#),
+                "run_type",
+            ),
+            (
+                r#"{"id":"nope","name":"x","run_type":"llm"}"#.to_string(),
+                "id",
+            ),
+            (
+                format!(r#"{{"id":"{ID}","name":"x","run_type":"llm","inputs":[1]}}"#),
+                "inputs",
+            ),
+            (
+                format!(r#"{{"id":"{ID}","name":"x","run_type":"llm","start_time":"soon"}}"#),
+                "start_time",
+            ),
+            (
+                format!(r#"{{"id":"{ID}","name":5,"run_type":"llm"}}"#),
+                "name",
+            ),
             (format!(r#"{{"id":"{ID}","run_type":"llm"}}"#), "name"),
-            (format!(r#"{{"id":"{ID}","name":"x","run_type":"llm","dotted_order":"bad"}}"#), "dotted_order"),
-            (format!(r#"{{"id":"{ID}","name":"x","run_type":"llm","tags":"t"}}"#), "tags"),
+            (
+                format!(r#"{{"id":"{ID}","name":"x","run_type":"llm","dotted_order":"bad"}}"#),
+                "dotted_order",
+            ),
+            (
+                format!(r#"{{"id":"{ID}","name":"x","run_type":"llm","tags":"t"}}"#),
+                "tags",
+            ),
         ];
         for (body, field) in cases {
             let err = parse_run(OpKind::Post, body.as_bytes(), None, "post")
@@ -536,7 +562,9 @@ mod tests {
     #[test]
     fn dotted_order_must_agree_with_ids() {
         let mut op = RunOp::empty(OpKind::Patch, id());
-        op.dotted_order = Some(format!("20261123T222548847428Z{PARENT}.20261123T222548847821Z{ID}"));
+        op.dotted_order = Some(format!(
+            "20261123T222548847428Z{PARENT}.20261123T222548847821Z{ID}"
+        ));
         op.parent_run_id = Some(Uuid::parse_str(PARENT).unwrap());
         op.trace_id = Some(Uuid::parse_str(PARENT).unwrap());
         validate(&op, "p").unwrap();
@@ -550,12 +578,21 @@ mod tests {
     #[test]
     fn out_of_band_parts_check_kinds() {
         let mut op = RunOp::empty(OpKind::Post, id());
-        op.set_out_of_band("inputs", br#"{"a":1}"#, "post.x.inputs").unwrap();
-        op.set_out_of_band("error", br#""boom""#, "post.x.error").unwrap();
-        op.set_out_of_band("unknown_field", br#"5"#, "post.x.unknown_field").unwrap();
+        op.set_out_of_band("inputs", br#"{"a":1}"#, "post.x.inputs")
+            .unwrap();
+        op.set_out_of_band("error", br#""boom""#, "post.x.error")
+            .unwrap();
+        op.set_out_of_band("unknown_field", br#"5"#, "post.x.unknown_field")
+            .unwrap();
         assert_eq!(op.error.as_deref(), Some("boom"));
-        assert!(op.set_out_of_band("events", br#"{}"#, "post.x.events").is_err());
-        assert!(op.set_out_of_band("inputs", b"{oops", "post.x.inputs").is_err());
+        assert!(
+            op.set_out_of_band("events", br#"{}"#, "post.x.events")
+                .is_err()
+        );
+        assert!(
+            op.set_out_of_band("inputs", b"{oops", "post.x.inputs")
+                .is_err()
+        );
     }
 
     #[test]
@@ -570,7 +607,15 @@ mod tests {
     fn feedback_score_must_be_numeric() {
         let ok = parse_feedback(br#"{"key":"correct","score":true,"run_id":null}"#, "f").unwrap();
         assert_eq!(ok.score, Some(1.0));
-        assert!(parse_feedback(br#"{"key":"k","score":"high"}"#, "f").unwrap_err().contains("score"));
-        assert!(parse_feedback(br#"{"score":1}"#, "f").unwrap_err().contains("key"));
+        assert!(
+            parse_feedback(br#"{"key":"k","score":"high"}"#, "f")
+                .unwrap_err()
+                .contains("score")
+        );
+        assert!(
+            parse_feedback(br#"{"score":1}"#, "f")
+                .unwrap_err()
+                .contains("key")
+        );
     }
 }

@@ -146,9 +146,10 @@ impl WriterThread {
                 }
                 Err(err) => {
                     if matches!(err, diesel::result::Error::BrokenTransactionManager)
-                        || self.conn.as_mut().is_some_and(|c| {
-                            diesel::r2d2::R2D2Connection::is_broken(c)
-                        })
+                        || self
+                            .conn
+                            .as_mut()
+                            .is_some_and(|c| diesel::r2d2::R2D2Connection::is_broken(c))
                     {
                         self.conn = None;
                     }

@@ -115,6 +115,14 @@ impl TestServer {
         }
     }
 
+    /// Starts a new server on the database a stopped one used, keeping its files alive.
+    pub fn reopen(backend: Backend, database_url: &str, mut old: TestServer) -> TestServer {
+        old.stop();
+        let dir = std::mem::replace(&mut old._dir, tempfile::tempdir().unwrap());
+        let postgres = old.postgres.take();
+        Self::boot(backend, database_url, &[], dir, postgres)
+    }
+
     /// Stops the server gracefully (in-flight commits finish) and waits for it.
     pub fn stop(&mut self) {
         if let Some(thread) = self.thread.take() {
