@@ -318,7 +318,8 @@ fn bad_multipart_input_is_refused_and_writes_nothing(server: &TestServer) {
     let ct = good.content_type();
     let mut truncated = good.bytes();
     truncated.truncate(truncated.len() - 20);
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         ("truncated", vec![("content-type", &ct)], truncated, 400),
         (
             "zstd garbage",

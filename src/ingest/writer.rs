@@ -149,7 +149,7 @@ impl WriterThread {
                         || self
                             .conn
                             .as_mut()
-                            .is_some_and(|c| diesel::r2d2::R2D2Connection::is_broken(c))
+                            .is_some_and(diesel::r2d2::R2D2Connection::is_broken)
                     {
                         self.conn = None;
                     }
