@@ -91,9 +91,15 @@ impl ManageConnection for Manager {
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            Backend::Postgres => diesel::PgConnection::establish(&self.target)
-                .map(DbConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // Statements are cached per connection; a generic plan made while a table was
+                // small (a sequential scan) would stay in use as it grows. Plan each execution.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgresql(conn))
+            }
         }
     }
 

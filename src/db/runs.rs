@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -42,8 +43,9 @@ struct Pending {
     derives_lineage: bool,
 }
 
-/// Applies many requests' batches in one transaction (group commit).
-pub fn apply_batches(conn: &mut DbConnection, batches: &[&IngestBatch]) -> QueryResult<()> {
+/// Applies many requests' batches in one transaction (group commit). Returns how many runs
+/// were new.
+pub fn apply_batches(conn: &mut DbConnection, batches: &[&IngestBatch]) -> QueryResult<usize> {
     conn.transaction(|conn| {
         let mut by_workspace: HashMap<Uuid, Vec<&IngestBatch>> = HashMap::new();
         for batch in batches {
@@ -52,10 +54,11 @@ pub fn apply_batches(conn: &mut DbConnection, batches: &[&IngestBatch]) -> Query
                 .or_default()
                 .push(batch);
         }
+        let mut inserted = 0;
         for (workspace_id, batches) in by_workspace {
-            apply_workspace(conn, &workspace_id.to_string(), &batches)?;
+            inserted += apply_workspace(conn, &workspace_id.to_string(), &batches)?;
         }
-        Ok(())
+        Ok(inserted)
     })
 }
 
@@ -63,7 +66,7 @@ fn apply_workspace(
     conn: &mut DbConnection,
     workspace_id: &str,
     batches: &[&IngestBatch],
-) -> QueryResult<()> {
+) -> QueryResult<usize> {
     let now = now_micros();
     let mut ids: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
@@ -158,7 +161,18 @@ fn apply_workspace(
     }
     store_attachments(conn, workspace_id, batches, now)?;
     store_feedback(conn, workspace_id, batches, now)?;
-    adopt_orphans(conn, workspace_id, parents_of_orphans, now)
+    adopt_orphans(conn, workspace_id, parents_of_orphans, now)?;
+    Ok(inserts.len())
+}
+
+/// Refreshes the planner's statistics of the tables ingest grows. PostgreSQL's autovacuum
+/// does this too when it is on; without it, plans made for an empty table (scans instead of
+/// key look-ups) slow ingest down as the table grows. SQLite needs nothing.
+pub fn refresh_statistics(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Postgresql(c) => c.batch_execute("ANALYZE runs, feedback, run_attachments"),
+        DbConnection::Sqlite(_) => Ok(()),
+    }
 }
 
 fn load_for_update(

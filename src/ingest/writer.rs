@@ -43,6 +43,8 @@ impl Writer {
             queued: queued.clone(),
             group_runs: config.ingest_group_runs.max(1),
             conn: None,
+            inserted: 0,
+            next_analyze: FIRST_ANALYZE,
         };
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
@@ -97,7 +99,13 @@ struct WriterThread {
     queued: Arc<AtomicUsize>,
     group_runs: usize,
     conn: Option<DbConnection>,
+    /// Runs inserted by this writer, and the count at which statistics are next refreshed.
+    inserted: usize,
+    next_analyze: usize,
 }
+
+/// First statistics refresh after this many new runs; then each time the count doubles.
+const FIRST_ANALYZE: usize = 1_000;
 
 impl WriterThread {
     fn run(mut self) {
@@ -140,7 +148,10 @@ impl WriterThread {
         for attempt in 0..=RACE_RETRIES {
             let conn = self.connection()?;
             match runs::apply_batches(conn, batches) {
-                Ok(()) => return Ok(()),
+                Ok(inserted) => {
+                    self.note_inserted(inserted);
+                    return Ok(());
+                }
                 Err(err) if is_retryable(&err) && attempt < RACE_RETRIES => {
                     log::debug!("ingest transaction raced another writer, retrying: {err}");
                 }
@@ -158,6 +169,19 @@ impl WriterThread {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    fn note_inserted(&mut self, inserted: usize) {
+        self.inserted += inserted;
+        if self.inserted < self.next_analyze {
+            return;
+        }
+        self.next_analyze = self.inserted.saturating_mul(2);
+        if let Some(conn) = self.conn.as_mut()
+            && let Err(err) = runs::refresh_statistics(conn)
+        {
+            log::warn!("refreshing table statistics failed: {err}");
+        }
     }
 
     fn connection(&mut self) -> ApiResult<&mut DbConnection> {
