@@ -115,6 +115,17 @@ impl TestServer {
         }
     }
 
+    /// A second server on the same database (another replica); the first one owns the database.
+    pub fn replica(&self) -> TestServer {
+        Self::boot(
+            self.backend,
+            &self.database_url,
+            &[],
+            tempfile::tempdir().unwrap(),
+            None,
+        )
+    }
+
     /// Starts a new server on the database a stopped one used, keeping its files alive.
     pub fn reopen(backend: Backend, database_url: &str, mut old: TestServer) -> TestServer {
         old.stop();
