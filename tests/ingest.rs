@@ -467,3 +467,68 @@ fn routes_are_served_under_api_v1(server: &TestServer) {
     let (status, _) = server.get("/readyz");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn run_query_pages_with_cursors_in_both_orders() {
+    for backend in [common::Backend::Sqlite, common::Backend::Postgres] {
+        let Some(server) = TestServer::start(backend) else {
+            continue;
+        };
+        // 25 runs, some sharing a start time, so the cursor must break ties by id.
+        let mut body = Multipart::new();
+        let mut ids = Vec::new();
+        for i in 0..25 {
+            let id = Uuid::now_v7();
+            let offset = (i / 2) as i64;
+            body = body.json(
+                &format!("post.{id}"),
+                &json!({"id": id, "trace_id": id, "dotted_order": segment(offset, &id), "name": format!("r{i}"),
+                        "run_type": "chain", "start_time": iso(offset), "session_name": "paging"}),
+            );
+            ids.push(id);
+        }
+        assert_eq!(server.post_multipart(&body).0, 202);
+        let project = project_id(&server, "paging");
+        for order in ["asc", "desc"] {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            let mut pages = 0;
+            loop {
+                let mut request = json!({"session": [project], "limit": 10, "order": order});
+                if let Some(c) = &cursor {
+                    request["cursor"] = json!(c);
+                }
+                let (status, page) = server.post_json("/runs/query", &request);
+                assert_eq!(status, 200, "{page}");
+                pages += 1;
+                let runs = page["runs"].as_array().unwrap();
+                assert!(runs.len() <= 10);
+                seen.extend(runs.iter().map(|r| {
+                    (
+                        r["start_time"].as_str().unwrap().to_string(),
+                        r["id"].as_str().unwrap().to_string(),
+                    )
+                }));
+                match page["cursors"]["next"].as_str() {
+                    Some(next) => cursor = Some(next.to_string()),
+                    None => break,
+                }
+            }
+            assert_eq!(pages, 3, "{order}");
+            assert_eq!(seen.len(), 25, "{order}: every run exactly once");
+            let mut sorted = seen.clone();
+            sorted.sort();
+            if order == "desc" {
+                sorted.reverse();
+            }
+            assert_eq!(seen, sorted, "{order}: ordered by start_time then id");
+        }
+        let picked: Vec<String> = ids.iter().take(3).map(Uuid::to_string).collect();
+        let runs = query(&server, json!({"id": picked}));
+        assert_eq!(runs.len(), 3);
+        let (status, _) = server.post_json("/runs/query", &json!({"limit": 0}));
+        assert_eq!(status, 422);
+        let (status, _) = server.post_json("/runs/query", &json!({"order": "sideways"}));
+        assert_eq!(status, 422);
+    }
+}
