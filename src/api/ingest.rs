@@ -55,8 +55,10 @@ async fn read_body(
     )
 }
 
-fn accepted() -> HttpResponse {
-    HttpResponse::Accepted().json(json!({}))
+/// Answers 202 once the batch is committed.
+async fn commit(state: &State, batch: IngestBatch) -> ApiResult<HttpResponse> {
+    state.writer.submit(batch).await?;
+    Ok(HttpResponse::Accepted().json(json!({})))
 }
 
 /// Many runs, their large fields, attachments and feedback as multipart/form-data parts
@@ -92,8 +94,7 @@ pub async fn ingest_multipart(
         multipart::parse(&body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let batch =
         crate::ingest::batch_from_parts(workspace.0, &parts).map_err(ApiError::Unprocessable)?;
-    state.writer.submit(batch).await?;
-    Ok(accepted())
+    commit(&state, batch).await
 }
 
 /// `{"post": [run, ...], "patch": [run, ...]}`; either key may be missing.
@@ -133,14 +134,12 @@ pub async fn ingest_batch(
     ] {
         for (index, item) in items.unwrap_or_default().into_iter().enumerate() {
             let label = format!("{key}[{index}]");
-            let op = ops::parse_run(kind, item.get().as_bytes(), None, &label)
-                .and_then(|op| ops::validate(&op, &label).map(|()| op))
+            let op = ops::parse_valid_run(kind, item.get().as_bytes(), None, &label)
                 .map_err(ApiError::Unprocessable)?;
             batch.runs.push(op);
         }
     }
-    state.writer.submit(batch).await?;
-    Ok(accepted())
+    commit(&state, batch).await
 }
 
 /// One run; `id`, `trace_id` and `dotted_order` are derived when missing.
@@ -167,10 +166,7 @@ pub async fn create_run(
         op.start_time = Some(crate::time::now_micros());
     }
     ops::validate(&op, "run").map_err(ApiError::Unprocessable)?;
-    let mut batch = IngestBatch::new(workspace.0);
-    batch.runs.push(op);
-    state.writer.submit(batch).await?;
-    Ok(accepted())
+    commit(&state, IngestBatch::of_run(workspace.0, op)).await
 }
 
 /// The id in a run body, if it has a valid one (the full parse reports a bad one).
@@ -203,13 +199,9 @@ pub async fn update_run(
 ) -> ApiResult<HttpResponse> {
     let body = read_body(&state, &req, payload).await?;
     let label = format!("patch of run {}", *path);
-    let op = ops::parse_run(OpKind::Patch, &body, Some(*path), &label)
-        .and_then(|op| ops::validate(&op, &label).map(|()| op))
+    let op = ops::parse_valid_run(OpKind::Patch, &body, Some(*path), &label)
         .map_err(ApiError::Unprocessable)?;
-    let mut batch = IngestBatch::new(workspace.0);
-    batch.runs.push(op);
-    state.writer.submit(batch).await?;
-    Ok(accepted())
+    commit(&state, IngestBatch::of_run(workspace.0, op)).await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -58,7 +58,6 @@ pub struct RunOut {
     pub completion_token_details: Option<Box<RawValue>>,
     pub first_token_time: Option<String>,
     pub thread_id: Option<String>,
-    pub in_dataset: bool,
     /// Attachments: `{"attachment.<name>": {"presigned_url": ..., "mime_type": ...}}`.
     #[schema(value_type = Object)]
     pub s3_urls: Map<String, Value>,
@@ -177,7 +176,6 @@ impl RunContext {
             completion_token_details: raw(row.completion_token_details),
             first_token_time: row.first_token_time.map(format_micros),
             thread_id,
-            in_dataset: false,
             s3_urls,
         }
     }

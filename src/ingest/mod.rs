@@ -27,6 +27,14 @@ impl IngestBatch {
         }
     }
 
+    pub fn of_run(workspace_id: Uuid, op: RunOp) -> Self {
+        IngestBatch {
+            workspace_id,
+            runs: vec![op],
+            ..Default::default()
+        }
+    }
+
     /// How much this batch weighs in the write queue.
     pub fn weight(&self) -> usize {
         (self.runs.len() + self.feedback.len() + self.attachments.len()).max(1)

@@ -86,7 +86,7 @@ impl RunOp {
             "extra" => self.extra = json_object(raw, label)?,
             "serialized" => self.serialized = json_object(raw, label)?,
             "events" => self.events = json_array(raw, label)?,
-            "error" => self.error = error_text(raw, label)?,
+            "error" => self.error = error_text(raw),
             _ => {}
         }
         Ok(())
@@ -204,10 +204,10 @@ fn json_of_kind(
 }
 
 /// `error` is a string; anything else is kept as its JSON text rather than refused.
-fn error_text(raw: Option<&RawValue>, _label: &str) -> Result<Option<String>, String> {
-    Ok(present(raw).map(|raw| {
+fn error_text(raw: Option<&RawValue>) -> Option<String> {
+    present(raw).map(|raw| {
         serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_string())
-    }))
+    })
 }
 
 fn short(raw: &RawValue) -> String {
@@ -270,7 +270,7 @@ pub fn parse_run(
         end_time: parse_time(raw.end_time, "end_time", label)?,
         inputs: json_object(raw.inputs, &format!("{label}: inputs"))?,
         outputs: json_object(raw.outputs, &format!("{label}: outputs"))?,
-        error: error_text(raw.error, label)?,
+        error: error_text(raw.error),
         extra,
         serialized: json_object(raw.serialized, &format!("{label}: serialized"))?,
         events: json_array(raw.events, &format!("{label}: events"))?,
@@ -309,6 +309,18 @@ fn with_revision_id(extra: Option<&str>, revision: &str) -> String {
         }
     }
     extra.to_string()
+}
+
+/// `parse_run` followed by `validate`.
+pub fn parse_valid_run(
+    kind: OpKind,
+    body: &[u8],
+    path_id: Option<Uuid>,
+    label: &str,
+) -> Result<RunOp, String> {
+    let op = parse_run(kind, body, path_id, label)?;
+    validate(&op, label)?;
+    Ok(op)
 }
 
 /// Checks what can be checked on one operation alone.

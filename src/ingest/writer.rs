@@ -145,7 +145,8 @@ impl WriterThread {
     }
 
     fn apply(&mut self, batches: &[&IngestBatch]) -> ApiResult<()> {
-        for attempt in 0..=RACE_RETRIES {
+        let mut attempt = 0;
+        loop {
             let conn = self.connection()?;
             match runs::apply_batches(conn, batches) {
                 Ok(inserted) => {
@@ -153,22 +154,19 @@ impl WriterThread {
                     return Ok(());
                 }
                 Err(err) if is_retryable(&err) && attempt < RACE_RETRIES => {
+                    attempt += 1;
                     log::debug!("ingest transaction raced another writer, retrying: {err}");
                 }
                 Err(err) => {
-                    if matches!(err, diesel::result::Error::BrokenTransactionManager)
-                        || self
-                            .conn
-                            .as_mut()
-                            .is_some_and(diesel::r2d2::R2D2Connection::is_broken)
-                    {
+                    let broken = matches!(err, diesel::result::Error::BrokenTransactionManager)
+                        || diesel::r2d2::R2D2Connection::is_broken(conn);
+                    if broken {
                         self.conn = None;
                     }
                     return Err(ApiError::from(err));
                 }
             }
         }
-        unreachable!("the last attempt returns")
     }
 
     fn note_inserted(&mut self, inserted: usize) {
