@@ -46,6 +46,12 @@ async fn read_body(
         .headers()
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("(not text)"));
+    log::debug!(
+        "{} body: {} bytes, content-encoding {}",
+        req.path(),
+        body.len(),
+        encoding.unwrap_or("none")
+    );
     decode::decode_body(encoding, body.freeze(), state.config.max_decoded_bytes).map_err(
         |e| match e {
             decode::DecodeError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
