@@ -68,6 +68,7 @@ impl Prepared {
                         .content_type_required(false)
                         .error_handler(|err, _| json_error_handler(err)),
                 )
+                .app_data(web::PayloadConfig::new(json_limit))
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .service(web::scope("/api/v1").configure(api::routes))

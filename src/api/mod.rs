@@ -2,6 +2,8 @@
 //! storage layer and shape the response.
 
 pub mod docs;
+pub mod feedback;
+pub mod feedback_configs;
 pub mod health;
 pub mod info;
 pub mod ingest;
@@ -103,6 +105,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     info::routes(cfg);
     health::routes(cfg);
     ingest::routes(cfg);
+    feedback::routes(cfg);
+    feedback_configs::routes(cfg);
     runs::routes(cfg);
     sessions::routes(cfg);
     docs::routes(cfg);

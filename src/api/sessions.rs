@@ -10,7 +10,7 @@ use super::params::QueryParams;
 use super::{State, Workspace};
 use crate::db::DbConnection;
 use crate::db::models::SessionRow;
-use crate::db::sessions::{self as store, SessionFilter, SessionStats};
+use crate::db::sessions::{self as store, FeedbackKeyStats, SessionFilter, SessionStats};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::time::{format_micros, now_micros, parse_time_str};
 
@@ -50,11 +50,12 @@ fn present(row: SessionRow, stats: Option<SessionStats>) -> SessionOut {
 }
 
 fn stats_fields(s: SessionStats) -> Map<String, Value> {
-    let feedback_stats: Map<String, Value> = s
-        .feedback
-        .iter()
-        .map(|f| (f.key.clone(), json!({"n": f.n, "avg": f.avg})))
-        .collect();
+    let by_key = |stats: &[FeedbackKeyStats]| -> Map<String, Value> {
+        stats
+            .iter()
+            .map(|f| (f.key.clone(), json!({"n": f.n, "avg": f.avg})))
+            .collect()
+    };
     let error_rate = if s.run_count > 0 {
         Some(s.error_count as f64 / s.run_count as f64)
     } else {
@@ -72,7 +73,8 @@ fn stats_fields(s: SessionStats) -> Map<String, Value> {
         "total_cost": s.total_cost,
         "error_rate": error_rate,
         "last_run_start_time": s.last_run_start_time.map(format_micros),
-        "feedback_stats": feedback_stats,
+        "feedback_stats": by_key(&s.feedback),
+        "session_feedback_stats": by_key(&s.session_feedback),
     });
     match value {
         Value::Object(map) => map,

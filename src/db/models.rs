@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::{feedback, run_attachments, runs, sessions, workspaces};
+use super::schema::{
+    feedback, feedback_configs, feedback_tokens, run_attachments, runs, sessions, workspaces,
+};
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
 #[diesel(table_name = workspaces)]
@@ -75,8 +77,8 @@ pub struct AttachmentRow {
     pub created_at: i64,
 }
 
-#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
-#[diesel(table_name = feedback, treat_none_as_default_value = false)]
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(table_name = feedback, treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct FeedbackRow {
     pub id: String,
     pub workspace_id: String,
@@ -94,4 +96,29 @@ pub struct FeedbackRow {
     pub extra: Option<String>,
     pub created_at: i64,
     pub modified_at: i64,
+    pub comparative_experiment_id: Option<String>,
+    pub source_type: String,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = feedback_tokens, treat_none_as_default_value = false)]
+pub struct FeedbackTokenRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub run_id: String,
+    pub feedback_key: String,
+    pub feedback_config: Option<String>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(table_name = feedback_configs, treat_none_as_default_value = false, treat_none_as_null = true)]
+pub struct FeedbackConfigRow {
+    pub workspace_id: String,
+    pub feedback_key: String,
+    pub feedback_config: String,
+    pub is_lower_score_better: Option<bool>,
+    pub modified_at: i64,
+    pub deleted: bool,
 }

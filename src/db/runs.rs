@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::models::{AttachmentRow, FeedbackRow, RunRow};
+use super::models::{AttachmentRow, RunRow};
 use super::schema::{feedback, run_attachments, runs};
 use super::sessions;
 use super::{DbConnection, per_backend};
@@ -160,7 +160,8 @@ fn apply_workspace(
             .execute(conn)?;
     }
     store_attachments(conn, workspace_id, batches, now)?;
-    store_feedback(conn, workspace_id, batches, now)?;
+    let feedback: Vec<_> = batches.iter().flat_map(|b| b.feedback.iter()).collect();
+    super::feedback::insert_new(conn, workspace_id, &feedback, now)?;
     adopt_orphans(conn, workspace_id, parents_of_orphans, now)?;
     Ok(inserts.len())
 }
@@ -319,58 +320,6 @@ fn store_attachments(
                 created_at: now,
             })
             .execute(conn)?;
-    }
-    Ok(())
-}
-
-fn store_feedback(
-    conn: &mut DbConnection,
-    workspace_id: &str,
-    batches: &[&IngestBatch],
-    now: i64,
-) -> QueryResult<()> {
-    let all: Vec<_> = batches.iter().flat_map(|b| b.feedback.iter()).collect();
-    if all.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = all.iter().map(|f| f.id.to_string()).collect();
-    let mut existing: HashSet<String> = HashSet::new();
-    for chunk in ids.chunks(CHUNK) {
-        existing.extend(
-            feedback::table
-                .filter(feedback::id.eq_any(chunk))
-                .select(feedback::id)
-                .load::<String>(conn)?,
-        );
-    }
-    // A retried request re-sends the same feedback ids: keep the first copy.
-    let text = |id: Option<Uuid>| id.map(|u| u.to_string());
-    let rows: Vec<FeedbackRow> = all
-        .into_iter()
-        .filter(|f| existing.insert(f.id.to_string()))
-        .map(|f| FeedbackRow {
-            id: f.id.to_string(),
-            workspace_id: workspace_id.to_string(),
-            run_id: text(f.run_id),
-            trace_id: text(f.trace_id),
-            session_id: text(f.session_id),
-            key: f.key.clone(),
-            score: f.score,
-            value: f.value.clone(),
-            comment: f.comment.clone(),
-            correction: f.correction.clone(),
-            feedback_source: f.feedback_source.clone(),
-            feedback_config: f.feedback_config.clone(),
-            feedback_group_id: text(f.feedback_group_id),
-            extra: Some(f.extra.clone()),
-            created_at: f.created_at.unwrap_or(now),
-            modified_at: f.modified_at.unwrap_or(now),
-        })
-        .collect();
-    for chunk in rows.chunks(CHUNK) {
-        per_backend!(conn, |c| diesel::insert_into(feedback::table)
-            .values(chunk)
-            .execute(c))?;
     }
     Ok(())
 }

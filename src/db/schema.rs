@@ -87,6 +87,31 @@ diesel::table! {
         extra -> Nullable<Text>,
         created_at -> BigInt,
         modified_at -> BigInt,
+        comparative_experiment_id -> Nullable<Text>,
+        source_type -> Text,
+    }
+}
+
+diesel::table! {
+    feedback_tokens (id) {
+        id -> Text,
+        workspace_id -> Text,
+        run_id -> Text,
+        feedback_key -> Text,
+        feedback_config -> Nullable<Text>,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    feedback_configs (workspace_id, feedback_key) {
+        workspace_id -> Text,
+        feedback_key -> Text,
+        feedback_config -> Text,
+        is_lower_score_better -> Nullable<Bool>,
+        modified_at -> BigInt,
+        deleted -> Bool,
     }
 }
 

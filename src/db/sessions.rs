@@ -236,7 +236,10 @@ pub struct SessionStats {
     pub completion_cost: Option<f64>,
     pub total_cost: Option<f64>,
     pub last_run_start_time: Option<i64>,
+    /// Feedback on the project's runs, per key.
     pub feedback: Vec<FeedbackKeyStats>,
+    /// Feedback on the project itself (no run), per key.
+    pub session_feedback: Vec<FeedbackKeyStats>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -312,6 +315,10 @@ pub fn stats(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResu
     let latency_p50 = percentile(0.5)?;
     let latency_p99 = percentile(0.99)?;
     let feedback = feedback_stats(conn, workspace_id, id)?;
+    let session_feedback = super::feedback::session_level_stats(conn, workspace_id, id)?
+        .into_iter()
+        .map(|(key, n, avg)| FeedbackKeyStats { key, n, avg })
+        .collect();
     let (run_count, prompt, completion, total, prompt_cost, completion_cost, total_cost, last) =
         totals;
     Ok(SessionStats {
@@ -327,6 +334,7 @@ pub fn stats(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResu
         total_cost,
         last_run_start_time: last,
         feedback,
+        session_feedback,
     })
 }
 

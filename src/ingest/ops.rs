@@ -386,7 +386,7 @@ pub fn dotted_order_ids(dotted: &str) -> Option<Vec<Uuid>> {
         .collect()
 }
 
-/// A feedback object carried in a `feedback.{id}` multipart part.
+/// A feedback object, as `POST /feedback` or a `feedback.{id}` multipart part carries it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeedbackOp {
     pub id: Uuid,
@@ -399,12 +399,15 @@ pub struct FeedbackOp {
     pub comment: Option<String>,
     pub correction: Option<String>,
     pub feedback_source: Option<String>,
+    /// `feedback_source.type`: `api` unless the client says otherwise.
+    pub source_type: String,
     pub feedback_config: Option<String>,
     pub feedback_group_id: Option<Uuid>,
+    pub comparative_experiment_id: Option<Uuid>,
     pub created_at: Option<Micros>,
     pub modified_at: Option<Micros>,
-    /// The whole object as sent, for fields not modelled yet.
-    pub extra: String,
+    /// The feedback's own `extra` object (e.g. `{"error": true}` from an evaluator).
+    pub extra: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -429,52 +432,76 @@ struct RawFeedback<'a> {
     correction: Option<&'a RawValue>,
     #[serde(borrow)]
     feedback_source: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "feedbackConfig")]
     feedback_config: Option<&'a RawValue>,
     #[serde(borrow)]
     feedback_group_id: Option<&'a RawValue>,
     #[serde(borrow)]
+    comparative_experiment_id: Option<&'a RawValue>,
+    #[serde(borrow)]
     created_at: Option<&'a RawValue>,
     #[serde(borrow)]
     modified_at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    extra: Option<&'a RawValue>,
+}
+
+/// A score is a number or a boolean (stored as 1 or 0), never text.
+pub fn parse_score(raw: Option<&RawValue>, label: &str) -> Result<Option<f64>, String> {
+    let Some(raw) = present(raw) else {
+        return Ok(None);
+    };
+    match serde_json::from_str::<Value>(raw.get()) {
+        Ok(Value::Number(n)) => Ok(n.as_f64()),
+        Ok(Value::Bool(b)) => Ok(Some(if b { 1.0 } else { 0.0 })),
+        _ => Err(format!(
+            "{label}: score must be a number or a boolean, got {}",
+            short(raw)
+        )),
+    }
+}
+
+/// Any JSON value, kept as its text (`value`, `correction`).
+pub fn any_json(raw: Option<&RawValue>) -> Option<String> {
+    present(raw).map(|r| r.get().to_string())
 }
 
 pub fn parse_feedback(body: &[u8], label: &str) -> Result<FeedbackOp, String> {
     let raw: RawFeedback =
         serde_json::from_slice(body).map_err(|e| format!("{label} must be a JSON object ({e})"))?;
     let key = parse_string(raw.key, "key", label)?
-        .filter(|k| !k.is_empty())
+        .filter(|k| !k.trim().is_empty())
         .ok_or_else(|| format!("{label}: key is required"))?;
-    let score = match present(raw.score) {
-        None => None,
-        Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
-            Ok(Value::Number(n)) => n.as_f64(),
-            Ok(Value::Bool(b)) => Some(if b { 1.0 } else { 0.0 }),
-            _ => {
-                return Err(format!(
-                    "{label}: score must be a number or a boolean, got {}",
-                    short(raw)
-                ));
-            }
-        },
-    };
-    let any_json = |raw: Option<&RawValue>| present(raw).map(|r| r.get().to_string());
+    let feedback_source = json_object(raw.feedback_source, &format!("{label}: feedback_source"))?;
+    let source_type = feedback_source
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|s| s.get("type").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "api".to_string());
+    let trace_id = parse_uuid(raw.trace_id, "trace_id", label)?;
     Ok(FeedbackOp {
         id: parse_uuid(raw.id, "id", label)?.unwrap_or_else(Uuid::now_v7),
-        run_id: parse_uuid(raw.run_id, "run_id", label)?,
-        trace_id: parse_uuid(raw.trace_id, "trace_id", label)?,
+        // Feedback on a trace is feedback on its root run, whose id is the trace id.
+        run_id: parse_uuid(raw.run_id, "run_id", label)?.or(trace_id),
+        trace_id,
         session_id: parse_uuid(raw.session_id, "session_id", label)?,
         key,
-        score,
+        score: parse_score(raw.score, label)?,
         value: any_json(raw.value),
         comment: parse_string(raw.comment, "comment", label)?,
         correction: any_json(raw.correction),
-        feedback_source: json_object(raw.feedback_source, &format!("{label}: feedback_source"))?,
+        feedback_source,
+        source_type,
         feedback_config: json_object(raw.feedback_config, &format!("{label}: feedback_config"))?,
         feedback_group_id: parse_uuid(raw.feedback_group_id, "feedback_group_id", label)?,
+        comparative_experiment_id: parse_uuid(
+            raw.comparative_experiment_id,
+            "comparative_experiment_id",
+            label,
+        )?,
         created_at: parse_time(raw.created_at, "created_at", label)?,
         modified_at: parse_time(raw.modified_at, "modified_at", label)?,
-        extra: String::from_utf8_lossy(body).into_owned(),
+        extra: json_object(raw.extra, &format!("{label}: extra"))?,
     })
 }
 
@@ -619,6 +646,18 @@ mod tests {
     fn feedback_score_must_be_numeric() {
         let ok = parse_feedback(br#"{"key":"correct","score":true,"run_id":null}"#, "f").unwrap();
         assert_eq!(ok.score, Some(1.0));
+        assert_eq!(ok.source_type, "api");
+        let trace = format!(
+            r#"{{"key":"k","trace_id":"{ID}","feedbackConfig":{{"type":"continuous"}},"feedback_source":{{"type":"model"}}}}"#
+        );
+        let on_trace = parse_feedback(trace.as_bytes(), "f").unwrap();
+        assert_eq!(
+            on_trace.run_id,
+            Some(id()),
+            "trace feedback lands on the root run"
+        );
+        assert_eq!(on_trace.source_type, "model");
+        assert!(on_trace.feedback_config.is_some());
         assert!(
             parse_feedback(br#"{"key":"k","score":"high"}"#, "f")
                 .unwrap_err()
