@@ -1,7 +1,9 @@
 //! HTTP handlers, one module per resource. Handlers parse, resolve the workspace, call the
 //! storage layer and shape the response.
 
+pub mod datasets;
 pub mod docs;
+pub mod examples;
 pub mod feedback;
 pub mod feedback_configs;
 pub mod health;
@@ -106,6 +108,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     health::routes(cfg);
     ingest::routes(cfg);
     feedback::routes(cfg);
+    datasets::routes(cfg);
+    examples::routes(cfg);
     feedback_configs::routes(cfg);
     runs::routes(cfg);
     sessions::routes(cfg);

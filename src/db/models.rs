@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    feedback, feedback_configs, feedback_tokens, run_attachments, runs, sessions, workspaces,
+    dataset_tags, dataset_versions, datasets, example_revisions, feedback, feedback_configs,
+    feedback_tokens, run_attachments, runs, sessions, workspaces,
 };
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -121,4 +122,52 @@ pub struct FeedbackConfigRow {
     pub is_lower_score_better: Option<bool>,
     pub modified_at: i64,
     pub deleted: bool,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(table_name = datasets, treat_none_as_default_value = false, treat_none_as_null = true)]
+pub struct DatasetRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub data_type: String,
+    pub inputs_schema: Option<String>,
+    pub outputs_schema: Option<String>,
+    pub transformations: Option<String>,
+    pub metadata: Option<String>,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = dataset_versions)]
+pub struct DatasetVersionRow {
+    pub dataset_id: String,
+    pub as_of: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = dataset_tags)]
+pub struct DatasetTagRow {
+    pub dataset_id: String,
+    pub tag: String,
+    pub as_of: i64,
+}
+
+/// One state of an example, holding from `valid_from` until `valid_to` (`None`: current).
+#[derive(Queryable, Selectable, Insertable, Clone, Debug, PartialEq)]
+#[diesel(table_name = example_revisions, treat_none_as_default_value = false)]
+pub struct ExampleRevisionRow {
+    pub example_id: String,
+    pub valid_from: i64,
+    pub valid_to: Option<i64>,
+    pub workspace_id: String,
+    pub dataset_id: String,
+    pub inputs: String,
+    pub outputs: Option<String>,
+    pub metadata: Option<String>,
+    pub source_run_id: Option<String>,
+    pub splits: String,
+    pub created_at: i64,
 }

@@ -115,6 +115,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    datasets (id) {
+        id -> Text,
+        workspace_id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        data_type -> Text,
+        inputs_schema -> Nullable<Text>,
+        outputs_schema -> Nullable<Text>,
+        transformations -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        created_at -> BigInt,
+        modified_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dataset_versions (dataset_id, as_of) {
+        dataset_id -> Text,
+        as_of -> BigInt,
+    }
+}
+
+diesel::table! {
+    dataset_tags (dataset_id, tag) {
+        dataset_id -> Text,
+        tag -> Text,
+        as_of -> BigInt,
+    }
+}
+
+diesel::table! {
+    example_revisions (example_id, valid_from) {
+        example_id -> Text,
+        valid_from -> BigInt,
+        valid_to -> Nullable<BigInt>,
+        workspace_id -> Text,
+        dataset_id -> Text,
+        inputs -> Text,
+        outputs -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        source_run_id -> Nullable<Text>,
+        splits -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,

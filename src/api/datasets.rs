@@ -1,0 +1,639 @@
+//! Datasets (`/datasets`), their versions, tags and splits.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::params::QueryParams;
+use super::{State, Workspace};
+use crate::db::DbConnection;
+use crate::db::datasets::{self as store, DatasetFilter};
+use crate::db::models::DatasetRow;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::time::{format_micros, now_micros, parse_time_str};
+
+const DATA_TYPES: [&str; 3] = ["kv", "llm", "chat"];
+
+#[derive(Serialize, ToSchema)]
+pub struct DatasetOut {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub data_type: String,
+    pub created_at: String,
+    pub modified_at: String,
+    pub example_count: i64,
+    pub session_count: i64,
+    pub last_session_start_time: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub inputs_schema_definition: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub outputs_schema_definition: Option<Value>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub transformations: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    pub tenant_id: String,
+}
+
+fn json_of(text: Option<String>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn present(conn: &mut DbConnection, row: DatasetRow) -> ApiResult<DatasetOut> {
+    let counts = store::counts(conn, &row.workspace_id, &row.id)?;
+    Ok(DatasetOut {
+        id: row.id,
+        name: row.name,
+        description: row.description,
+        data_type: row.data_type,
+        created_at: format_micros(row.created_at),
+        modified_at: format_micros(row.modified_at),
+        example_count: counts.example_count,
+        session_count: counts.session_count,
+        last_session_start_time: counts.last_session_start_time.map(format_micros),
+        inputs_schema_definition: json_of(row.inputs_schema),
+        outputs_schema_definition: json_of(row.outputs_schema),
+        transformations: json_of(row.transformations),
+        metadata: json_of(row.metadata),
+        tenant_id: row.workspace_id,
+    })
+}
+
+/// The dataset, or 404.
+pub fn require(conn: &mut DbConnection, workspace: Workspace, id: Uuid) -> ApiResult<DatasetRow> {
+    store::find(conn, &workspace.id(), &id.to_string())?
+        .ok_or_else(|| ApiError::not_found(format!("dataset {id} not found")))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DatasetCreate {
+    pub id: Option<Uuid>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub data_type: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub inputs_schema_definition: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub outputs_schema_definition: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub transformations: Option<Vec<Value>>,
+    /// The SDKs send metadata as `extra.metadata`.
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+fn check_data_type(data_type: &str) -> ApiResult<()> {
+    if DATA_TYPES.contains(&data_type) {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(format!(
+            "data_type must be one of kv, llm, chat; got {data_type:?}"
+        )))
+    }
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    request_body = DatasetCreate,
+    responses(
+        (status = 200, description = "The dataset", body = DatasetOut),
+        (status = 409, description = "Name taken", body = ErrorBody),
+        (status = 422, description = "Invalid dataset", body = ErrorBody)
+    )
+)]
+#[post("/datasets")]
+pub async fn create_dataset(
+    state: State,
+    workspace: Workspace,
+    body: web::Json<DatasetCreate>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let name = body
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::unprocessable("name: a dataset needs a non-empty name"))?;
+    let data_type = body.data_type.unwrap_or_else(|| "kv".into());
+    check_data_type(&data_type)?;
+    let metadata = body.metadata.or_else(|| {
+        body.extra
+            .as_ref()
+            .and_then(|e| e.get("metadata"))
+            .and_then(Value::as_object)
+            .cloned()
+    });
+    let text = |m: Option<Map<String, Value>>| m.map(|m| Value::Object(m).to_string());
+    let now = now_micros();
+    let row = DatasetRow {
+        id: body.id.unwrap_or_else(Uuid::now_v7).to_string(),
+        workspace_id: workspace.id(),
+        name: name.clone(),
+        description: body.description,
+        data_type,
+        inputs_schema: text(body.inputs_schema_definition),
+        outputs_schema: text(body.outputs_schema_definition),
+        transformations: body.transformations.map(|t| Value::Array(t).to_string()),
+        metadata: text(metadata),
+        created_at: now,
+        modified_at: now,
+    };
+    let out = state
+        .db
+        .run(move |conn| match store::insert(conn, &row)? {
+            Some(row) => present(conn, row),
+            None => Err(ApiError::conflict(format!(
+                "a dataset named {name:?} already exists"
+            ))),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(
+        ("id" = Option<Vec<Uuid>>, Query, description = "Dataset ids"),
+        ("name" = Option<String>, Query, description = "Exact name"),
+        ("name_contains" = Option<String>, Query, description = "Name substring"),
+        ("data_type" = Option<Vec<String>>, Query, description = "kv, llm or chat"),
+        ("sort_by" = Option<String>, Query, description = "name or created_at"),
+        ("sort_by_desc" = Option<bool>, Query, description = "Descending (default true)"),
+        ("limit" = Option<i64>, Query, description = "1..=100, default 100"),
+        ("offset" = Option<i64>, Query, description = "Rows to skip")
+    ),
+    responses(
+        (status = 200, description = "Datasets", body = [DatasetOut]),
+        (status = 422, description = "Bad parameter", body = ErrorBody)
+    )
+)]
+#[get("/datasets")]
+pub async fn list_datasets(
+    state: State,
+    workspace: Workspace,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let params = QueryParams::parse(req.query_string());
+    let (limit, offset) = params.page()?;
+    if params.get("metadata").is_some() {
+        return Err(ApiError::bad_request(
+            "metadata: filtering datasets by metadata is not supported by this server yet",
+        ));
+    }
+    let data_types: Vec<String> = params
+        .all("data_type")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    for data_type in &data_types {
+        check_data_type(data_type)?;
+    }
+    let sort_by_name = match params.get("sort_by") {
+        None | Some("created_at") => false,
+        Some("name") => true,
+        Some(other) => {
+            return Err(ApiError::unprocessable(format!(
+                "sort_by must be name or created_at, got {other:?}"
+            )));
+        }
+    };
+    let filter = DatasetFilter {
+        ids: params.uuids("id")?.iter().map(Uuid::to_string).collect(),
+        name: params.string("name"),
+        name_contains: params.string("name_contains"),
+        data_types,
+        sort_by_name,
+        descending: params.bool("sort_by_desc")?.unwrap_or(!sort_by_name),
+        limit,
+        offset,
+    };
+    let out = state
+        .db
+        .run(move |conn| {
+            store::list(conn, &workspace.id(), &filter)?
+                .into_iter()
+                .map(|row| present(conn, row))
+                .collect::<ApiResult<Vec<_>>>()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    responses(
+        (status = 200, description = "The dataset", body = DatasetOut),
+        (status = 404, description = "No such dataset", body = ErrorBody)
+    )
+)]
+#[get("/datasets/{dataset_id}")]
+pub async fn read_dataset(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let out = state
+        .db
+        .run(move |conn| {
+            let row = require(conn, workspace, id)?;
+            present(conn, row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Fields to change; absent or null ones stay.
+#[derive(Deserialize, ToSchema)]
+pub struct DatasetUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub inputs_schema_definition: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub outputs_schema_definition: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub transformations: Option<Vec<Value>>,
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    request_body = DatasetUpdate,
+    responses(
+        (status = 200, description = "The updated dataset", body = DatasetOut),
+        (status = 404, description = "No such dataset", body = ErrorBody),
+        (status = 409, description = "Name taken", body = ErrorBody)
+    )
+)]
+#[patch("/datasets/{dataset_id}")]
+pub async fn update_dataset(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    body: web::Json<DatasetUpdate>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    if body.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(ApiError::unprocessable(
+            "name: a dataset name cannot be empty",
+        ));
+    }
+    let out = state
+        .db
+        .run(move |conn| {
+            let mut row = require(conn, workspace, id)?;
+            if let Some(name) = body.name.map(|n| n.trim().to_string()) {
+                let mut same_name = DatasetFilter {
+                    name: Some(name.clone()),
+                    limit: 1,
+                    ..Default::default()
+                };
+                same_name.descending = true;
+                if store::list(conn, &row.workspace_id, &same_name)?
+                    .iter()
+                    .any(|other| other.id != row.id)
+                {
+                    return Err(ApiError::conflict(format!(
+                        "a dataset named {name:?} already exists"
+                    )));
+                }
+                row.name = name;
+            }
+            let text = |m: Map<String, Value>| Some(Value::Object(m).to_string());
+            if body.description.is_some() {
+                row.description = body.description;
+            }
+            if let Some(metadata) = body.metadata {
+                row.metadata = text(metadata);
+            }
+            if let Some(schema) = body.inputs_schema_definition {
+                row.inputs_schema = text(schema);
+            }
+            if let Some(schema) = body.outputs_schema_definition {
+                row.outputs_schema = text(schema);
+            }
+            if let Some(transformations) = body.transformations {
+                row.transformations = Some(Value::Array(transformations).to_string());
+            }
+            row.modified_at = now_micros().max(row.modified_at);
+            store::update(conn, &row)?;
+            present(conn, row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    responses(
+        (status = 200, description = "Deleted with its examples and versions"),
+        (status = 404, description = "No such dataset", body = ErrorBody)
+    )
+)]
+#[delete("/datasets/{dataset_id}")]
+pub async fn delete_dataset(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let deleted = state
+        .db
+        .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
+        .await?;
+    if !deleted {
+        return Err(ApiError::not_found(format!("dataset {id} not found")));
+    }
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DatasetVersionOut {
+    pub as_of: String,
+    pub tags: Vec<String>,
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(
+        ("dataset_id" = Uuid, Path, description = "Dataset id"),
+        ("limit" = Option<i64>, Query, description = "1..=100, default 100"),
+        ("offset" = Option<i64>, Query, description = "Rows to skip")
+    ),
+    responses(
+        (status = 200, description = "Versions, newest first", body = [DatasetVersionOut]),
+        (status = 404, description = "No such dataset", body = ErrorBody)
+    )
+)]
+#[get("/datasets/{dataset_id}/versions")]
+pub async fn list_versions(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let (limit, offset) = QueryParams::parse(req.query_string()).page()?;
+    let versions = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            Ok(store::versions(conn, &id.to_string(), limit, offset)?)
+        })
+        .await?;
+    let out: Vec<DatasetVersionOut> = versions
+        .into_iter()
+        .map(|(as_of, tags)| DatasetVersionOut {
+            as_of: format_micros(as_of),
+            tags,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// A point in a dataset's history given as a time or a tag (`latest` included).
+pub fn resolve_as_of(conn: &mut DbConnection, dataset_id: &str, as_of: &str) -> ApiResult<i64> {
+    if let Some(at) = parse_time_str(as_of) {
+        return Ok(at);
+    }
+    store::tagged_version(conn, dataset_id, as_of)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "dataset {dataset_id} has no version tagged {as_of:?}"
+        ))
+    })
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(
+        ("dataset_id" = Uuid, Path, description = "Dataset id"),
+        ("as_of" = Option<String>, Query, description = "A time: the version in force then"),
+        ("tag" = Option<String>, Query, description = "A tag, or latest")
+    ),
+    responses(
+        (status = 200, description = "The version", body = DatasetVersionOut),
+        (status = 404, description = "No such dataset or version", body = ErrorBody),
+        (status = 422, description = "Neither or both of as_of and tag", body = ErrorBody)
+    )
+)]
+#[get("/datasets/{dataset_id}/version")]
+pub async fn read_version(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let params = QueryParams::parse(req.query_string());
+    let point = match (params.string("as_of"), params.string("tag")) {
+        (Some(time), None) => Ok(parse_time_str(&time).ok_or_else(|| {
+            ApiError::unprocessable(format!("as_of: {time:?} is not a date-time"))
+        })?),
+        (None, Some(tag)) => Err(tag),
+        _ => return Err(ApiError::unprocessable("give exactly one of as_of and tag")),
+    };
+    let (version, tags) = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            let dataset = id.to_string();
+            let at = match point {
+                Ok(time) => time,
+                Err(tag) => resolve_as_of(conn, &dataset, &tag)?,
+            };
+            store::version_at(conn, &dataset, at)?.ok_or_else(|| {
+                ApiError::not_found(format!("dataset {id} has no version at that point"))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DatasetVersionOut {
+        as_of: format_micros(version),
+        tags,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TagUpdate {
+    /// A time that is exactly one of the dataset's versions, or a tag.
+    pub as_of: String,
+    pub tag: String,
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    request_body = TagUpdate,
+    responses(
+        (status = 200, description = "The tagged version", body = DatasetVersionOut),
+        (status = 404, description = "No such dataset or version", body = ErrorBody)
+    )
+)]
+#[put("/datasets/{dataset_id}/tags")]
+pub async fn update_tag(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    body: web::Json<TagUpdate>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    if body.tag.trim().is_empty() || body.tag == "latest" {
+        return Err(ApiError::unprocessable(
+            "tag must be non-empty and not \"latest\"",
+        ));
+    }
+    let tag = body.tag.clone();
+    let (version, tags) = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            let dataset = id.to_string();
+            let at = resolve_as_of(conn, &dataset, &body.as_of)?;
+            if !store::set_tag(conn, &dataset, &body.tag, at)? {
+                return Err(ApiError::not_found(format!(
+                    "dataset {id} has no version at exactly {}",
+                    body.as_of
+                )));
+            }
+            Ok(store::version_at(conn, &dataset, at)?.unwrap_or((at, vec![tag])))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DatasetVersionOut {
+        as_of: format_micros(version),
+        tags,
+    }))
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(
+        ("dataset_id" = Uuid, Path, description = "Dataset id"),
+        ("as_of" = Option<String>, Query, description = "A time or tag")
+    ),
+    responses(
+        (status = 200, description = "Split names", body = [String]),
+        (status = 404, description = "No such dataset", body = ErrorBody)
+    )
+)]
+#[get("/datasets/{dataset_id}/splits")]
+pub async fn list_splits(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let as_of = QueryParams::parse(req.query_string()).string("as_of");
+    let names = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            let dataset = id.to_string();
+            let at = as_of
+                .map(|a| resolve_as_of(conn, &dataset, &a))
+                .transpose()?;
+            Ok(store::splits(conn, &workspace.id(), &dataset, at)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(names))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SplitUpdate {
+    pub split_name: String,
+    pub examples: Vec<Uuid>,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+/// Adds the split to (or removes it from) the listed examples, as one new version.
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    request_body = SplitUpdate,
+    responses(
+        (status = 200, description = "The examples changed", body = [String]),
+        (status = 404, description = "No such dataset or example", body = ErrorBody)
+    )
+)]
+#[put("/datasets/{dataset_id}/splits")]
+pub async fn update_splits(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    body: web::Json<SplitUpdate>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    if body.split_name.trim().is_empty() || body.split_name.contains(',') {
+        return Err(ApiError::unprocessable(
+            "split_name must be non-empty and contain no comma",
+        ));
+    }
+    let changed = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            let ids: Vec<String> = body.examples.iter().map(Uuid::to_string).collect();
+            let filter = store::ExampleFilter {
+                dataset_id: Some(id.to_string()),
+                ids: ids.clone(),
+                limit: i64::MAX,
+                ..Default::default()
+            };
+            let current = store::list_examples(conn, &workspace.id(), &filter)?;
+            if current.len() != ids.len() {
+                return Err(ApiError::not_found(format!(
+                    "not every example listed is in dataset {id}"
+                )));
+            }
+            let writes = current
+                .into_iter()
+                .map(|row| {
+                    let mut splits: Vec<String> = row
+                        .splits
+                        .split(',')
+                        .filter(|s| !s.is_empty() && *s != body.split_name)
+                        .map(str::to_string)
+                        .collect();
+                    if !body.remove {
+                        splits.push(body.split_name.clone());
+                    }
+                    store::ExampleWrite {
+                        id: row.example_id,
+                        splits: Some(splits),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            match store::update_examples(conn, &workspace.id(), writes)? {
+                Ok(rows) => Ok(rows.into_iter().map(|r| r.example_id).collect::<Vec<_>>()),
+                Err(e) => Err(super::examples::write_error(e)),
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(changed))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_dataset)
+        .service(list_datasets)
+        .service(list_versions)
+        .service(read_version)
+        .service(update_tag)
+        .service(list_splits)
+        .service(update_splits)
+        .service(read_dataset)
+        .service(update_dataset)
+        .service(delete_dataset);
+}

@@ -1,0 +1,302 @@
+//! Datasets, examples and versions over HTTP, including bad input and workspace scoping.
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+backend_tests!(
+    datasets_crud_and_conflicts,
+    example_versions_tags_and_history,
+    example_bad_input_changes_nothing,
+    datasets_are_workspace_scoped,
+);
+
+fn create_dataset(server: &TestServer, name: &str) -> String {
+    let (status, ds) = server.post_json(
+        "/datasets",
+        &json!({"name": name, "extra": {"metadata": {"k": "v"}}}),
+    );
+    assert_eq!(status, 200, "{ds}");
+    ds["id"].as_str().unwrap().to_string()
+}
+
+fn examples(server: &TestServer, query: &str) -> Vec<Value> {
+    let (status, list) = server.get(&format!("/examples?{query}"));
+    assert_eq!(status, 200, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+fn datasets_crud_and_conflicts(server: &TestServer) {
+    let id = create_dataset(server, "crud");
+    let (_, ds) = server.get(&format!("/datasets/{id}?limit=1"));
+    assert_eq!(ds["metadata"], json!({"k": "v"}));
+    assert_eq!(ds["data_type"], "kv");
+    assert_eq!(ds["example_count"], 0);
+    assert!(ds["tenant_id"].is_string());
+    assert_eq!(
+        server.post_json("/datasets", &json!({"name": "crud"})).0,
+        409
+    );
+    assert_eq!(
+        server
+            .post_json("/datasets", &json!({"name": "bad", "data_type": "table"}))
+            .0,
+        422
+    );
+    assert_eq!(
+        server
+            .post_json("/datasets", &json!({"description": "no name"}))
+            .0,
+        422
+    );
+    create_dataset(server, "other");
+    let (status, renamed) = server.patch_json(
+        &format!("/datasets/{id}"),
+        &json!({"name": "crud2", "description": "d"}),
+    );
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["name"], "crud2");
+    assert_eq!(
+        server
+            .patch_json(&format!("/datasets/{id}"), &json!({"name": "other"}))
+            .0,
+        409
+    );
+    assert_eq!(
+        server
+            .get("/datasets?name=crud2")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        server
+            .get("/datasets?name_contains=crud")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(server.get("/datasets?data_type=chat").1, json!([]));
+    assert_eq!(server.get("/datasets?metadata=%7B%7D").0, 400);
+    assert_eq!(server.delete(&format!("/datasets/{id}")).0, 200);
+    assert_eq!(server.get(&format!("/datasets/{id}")).0, 404);
+    assert_eq!(server.delete(&format!("/datasets/{id}")).0, 404);
+}
+
+fn example_versions_tags_and_history(server: &TestServer) {
+    let ds = create_dataset(server, "versions");
+    let a = Uuid::now_v7();
+    let b = Uuid::now_v7();
+    let (status, created) = server.post_json(
+        "/examples",
+        &json!({"id": a, "dataset_id": ds, "inputs": {"q": 1}, "outputs": {"a": 1}}),
+    );
+    assert_eq!(status, 200, "{created}");
+    let v1 = created["modified_at"].as_str().unwrap().to_string();
+    let (status, bulk) = server.post_json(
+        "/examples/bulk",
+        &json!([{"id": b, "dataset_id": ds, "inputs": {"q": 2}, "split": ["test"]}]),
+    );
+    assert_eq!(status, 200, "{bulk}");
+    let (status, _) = server.patch_json(&format!("/examples/{a}"), &json!({"metadata": {"m": 1}}));
+    assert_eq!(status, 200);
+    let (_, versions) = server.get(&format!("/datasets/{ds}/versions"));
+    assert_eq!(versions.as_array().unwrap().len(), 3);
+    let first = versions[2]["as_of"].as_str().unwrap().to_string();
+    assert_eq!(first, v1);
+    let encoded = |t: &str| t.replace('+', "%2B");
+    let at_v1 = examples(server, &format!("dataset={ds}&as_of={}", encoded(&v1)));
+    assert_eq!(at_v1.len(), 1);
+    assert_eq!(at_v1[0]["metadata"], Value::Null);
+    let now = examples(server, &format!("dataset={ds}"));
+    assert_eq!(now.len(), 2);
+    assert_eq!(now[0]["metadata"]["m"], 1);
+    assert_eq!(
+        now[0]["outputs"],
+        json!({"a": 1}),
+        "unchanged fields survive an update"
+    );
+    // Python sends str(datetime): a space instead of the T.
+    let (status, version) = server.get(&format!(
+        "/datasets/{ds}/version?as_of={}",
+        encoded(&v1.replace('T', " "))
+    ));
+    assert_eq!(status, 200, "{version}");
+    assert_eq!(version["as_of"], v1);
+    let (status, _) = server
+        .client()
+        .put(format!("{}/datasets/{ds}/tags", server.url))
+        .header("content-type", "application/json")
+        .body(json!({"as_of": v1, "tag": "v1"}).to_string())
+        .send()
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(examples(server, &format!("dataset={ds}&as_of=v1")).len(), 1);
+    assert_eq!(
+        server.get(&format!("/datasets/{ds}/version?tag=v1")).1["tags"],
+        json!(["v1"])
+    );
+    assert_eq!(
+        server.get(&format!("/datasets/{ds}/version?tag=nope")).0,
+        404
+    );
+    assert_eq!(server.get(&format!("/datasets/{ds}/version")).0, 422);
+    assert_eq!(
+        server.get(&format!("/datasets/{ds}/splits")).1,
+        json!(["base", "test"])
+    );
+    assert_eq!(
+        examples(server, &format!("dataset={ds}&splits=test")).len(),
+        1
+    );
+    assert_eq!(
+        examples(server, &format!("dataset={ds}&splits=test&splits=base")).len(),
+        2
+    );
+    let response = server
+        .client()
+        .delete(format!(
+            "{}/examples?example_ids={a}&example_ids={b}",
+            server.url
+        ))
+        .header("content-type", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(examples(server, &format!("dataset={ds}")).len(), 0);
+    assert_eq!(
+        examples(server, &format!("dataset={ds}&as_of=v1")).len(),
+        1,
+        "history keeps deleted examples"
+    );
+    assert_eq!(server.get(&format!("/examples/{a}")).0, 404);
+    assert_eq!(
+        server
+            .get(&format!("/examples/{a}?as_of={}", encoded(&v1)))
+            .1["inputs"],
+        json!({"q": 1})
+    );
+}
+
+fn example_bad_input_changes_nothing(server: &TestServer) {
+    let ds = create_dataset(server, "bad-examples");
+    let a = Uuid::now_v7();
+    assert_eq!(
+        server
+            .post_json(
+                "/examples",
+                &json!({"id": a, "dataset_id": ds, "inputs": {}})
+            )
+            .0,
+        200
+    );
+    let cases = [
+        (
+            "/examples",
+            json!({"dataset_id": Uuid::now_v7(), "inputs": {}}),
+            404,
+        ),
+        (
+            "/examples",
+            json!({"id": a, "dataset_id": ds, "inputs": {}}),
+            409,
+        ),
+        ("/examples", json!({"dataset_id": ds, "inputs": [1]}), 422),
+        (
+            "/examples",
+            json!({"dataset_id": ds, "inputs": {}, "split": 5}),
+            422,
+        ),
+        (
+            "/examples",
+            json!({"dataset_id": "nope", "inputs": {}}),
+            422,
+        ),
+        (
+            "/examples/bulk",
+            json!([{"id": Uuid::nil(), "dataset_id": ds, "inputs": {}}, {"id": Uuid::nil(), "dataset_id": ds, "inputs": {}}]),
+            422,
+        ),
+        (
+            "/examples/bulk",
+            json!([{"dataset_id": ds, "inputs": {"new": 1}}, {"id": a, "dataset_id": ds, "inputs": {}}]),
+            409,
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let (status, answer) = server.post_json(path, &body);
+        assert_eq!(status, expected, "{body}: {answer}");
+        assert!(answer["detail"].is_string(), "{answer}");
+    }
+    assert_eq!(
+        examples(server, &format!("dataset={ds}")).len(),
+        1,
+        "refused writes wrote nothing"
+    );
+    assert_eq!(
+        server
+            .get(&format!("/datasets/{ds}/versions"))
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (status, _) = server.patch_json(
+        &format!("/examples/{}", Uuid::now_v7()),
+        &json!({"inputs": {}}),
+    );
+    assert_eq!(status, 404);
+    let (status, _) = server.patch_json(
+        "/examples/bulk",
+        &json!([{"id": a, "inputs": {"x": 1}}, {"id": Uuid::now_v7(), "inputs": {}}]),
+    );
+    assert_eq!(status, 404);
+    assert_eq!(
+        server.get(&format!("/examples/{a}")).1["inputs"],
+        json!({}),
+        "bulk update is all or nothing"
+    );
+    assert_eq!(
+        server
+            .get(&format!(
+                "/examples?dataset={ds}&filter=exists(metadata,%22k%22)"
+            ))
+            .0,
+        400
+    );
+    assert_eq!(server.get("/examples?as_of=latest").0, 422);
+    assert_eq!(server.delete("/examples").0, 422);
+}
+
+fn datasets_are_workspace_scoped(server: &TestServer) {
+    let other = server.create_workspace();
+    let ds = create_dataset(server, "mine");
+    let (_, example) = server.post_json(
+        "/examples",
+        &json!({"dataset_id": ds, "inputs": {"secret": 1}}),
+    );
+    let id = example["id"].as_str().unwrap();
+    assert_eq!(server.get_in(&other, &format!("/datasets/{ds}")).0, 404);
+    assert_eq!(server.get_in(&other, "/datasets?name=mine").1, json!([]));
+    assert_eq!(server.get_in(&other, &format!("/examples/{id}")).0, 404);
+    assert_eq!(
+        server.get_in(&other, &format!("/examples?dataset={ds}")).1,
+        json!([])
+    );
+    let (status, _) = server.post_json_in(
+        &other,
+        "/examples",
+        &json!({"dataset_id": ds, "inputs": {}}),
+    );
+    assert_eq!(status, 404);
+    let (status, _) = server.post_json_in(&other, "/datasets", &json!({"name": "mine"}));
+    assert_eq!(status, 200, "names are per workspace");
+}

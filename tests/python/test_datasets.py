@@ -1,0 +1,93 @@
+"""Datasets, examples, versions and splits through the official SDK (JSON example endpoints)."""
+
+import time
+import uuid
+
+import pytest
+from langsmith.schemas import DataType
+from langsmith.utils import LangSmithConflictError, LangSmithNotFoundError
+
+
+def test_dataset_lifecycle(client):
+    name = f"ds-{uuid.uuid4().hex[:8]}"
+    ds = client.create_dataset(name, description="good turns", data_type=DataType.kv, metadata={"assistant": "a1"})
+    assert ds.name == name
+    assert client.has_dataset(dataset_name=name)
+    with pytest.raises(LangSmithConflictError):
+        client.create_dataset(name)
+    assert client.read_dataset(dataset_name=name).id == ds.id
+    read = client.read_dataset(dataset_id=ds.id)
+    assert read.description == "good turns"
+    assert read.metadata["assistant"] == "a1"
+    assert name in [d.name for d in client.list_datasets(dataset_name_contains=name[:7])]
+    client.delete_dataset(dataset_id=ds.id)
+    assert not client.has_dataset(dataset_name=name)
+    with pytest.raises(LangSmithNotFoundError):
+        client.read_dataset(dataset_id=ds.id)
+
+
+def test_examples_versions_and_splits(client):
+    ds = client.create_dataset(f"ex-{uuid.uuid4().hex[:8]}")
+    a = client.create_example(inputs={"q": "a"}, outputs={"answer": "A"}, dataset_id=ds.id,
+                              metadata={"source": "feedback"}, split="train")
+    v1 = client.read_example(a.id).modified_at
+    time.sleep(0.01)
+    client.create_examples(dataset_id=ds.id, inputs=[{"q": "b"}, {"q": "c"}], outputs=[{"answer": "B"}, None],
+                           splits=[["test"], None])
+    assert len(list(client.list_examples(dataset_id=ds.id))) == 3
+    client.update_example(a.id, outputs={"answer": "A!"})
+    assert client.read_example(a.id).outputs == {"answer": "A!"}
+    assert client.read_example(a.id).inputs == {"q": "a"}, "a partial update keeps inputs"
+
+    # The dataset as it was at the first version: only "a", with its first outputs.
+    old = list(client.list_examples(dataset_id=ds.id, as_of=v1))
+    assert [e.inputs for e in old] == [{"q": "a"}]
+    assert old[0].outputs == {"answer": "A"}
+
+    versions = list(client.list_dataset_versions(dataset_id=ds.id))
+    assert len(versions) == 3
+    client.update_dataset_tag(dataset_id=ds.id, as_of=versions[-1].as_of, tag="prod")
+    tagged = list(client.list_examples(dataset_id=ds.id, as_of="prod"))
+    assert [e.inputs for e in tagged] == [{"q": "a"}]
+    assert client.read_dataset_version(dataset_id=ds.id, tag="prod").as_of == versions[-1].as_of
+
+    assert sorted(client.list_dataset_splits(dataset_id=ds.id)) == ["base", "test", "train"]
+    train = list(client.list_examples(dataset_id=ds.id, splits=["train"]))
+    assert [e.id for e in train] == [a.id]
+    c = next(e for e in client.list_examples(dataset_id=ds.id) if e.inputs == {"q": "c"})
+    assert c.outputs is None
+    client.update_dataset_splits(dataset_id=ds.id, split_name="train", example_ids=[c.id])
+    assert len(list(client.list_examples(dataset_id=ds.id, splits=["train"]))) == 2
+
+    client.delete_example(a.id)
+    assert len(list(client.list_examples(dataset_id=ds.id))) == 2
+    # Deleted now, still there in the tagged version.
+    assert [e.id for e in client.list_examples(dataset_id=ds.id, as_of="prod")] == [a.id]
+    assert client.read_dataset(dataset_id=ds.id).example_count == 2
+
+
+def test_example_from_a_traced_run(client, project):
+    from langsmith import traceable
+    from langsmith.run_helpers import tracing_context
+
+    from conftest import wait_for
+
+    @traceable
+    def answer(question):
+        return {"answer": "42"}
+
+    run_id = uuid.uuid4()
+    with tracing_context(client=client, project_name=project, enabled=True):
+        answer("meaning of life?", langsmith_extra={"run_id": run_id})
+    client.flush()
+    run = wait_for(lambda: client.read_run(run_id))
+    ds = client.create_dataset(f"fromrun-{uuid.uuid4().hex[:8]}")
+    example = client.create_example_from_run(run, dataset_id=ds.id)
+    stored = client.read_example(example.id)
+    assert stored.inputs == {"question": "meaning of life?"}
+    assert stored.outputs == {"answer": "42"}
+    # The 0.10.5 SDK does not send the run id from create_example_from_run; create_example
+    # with source_run_id keeps the link to the trace.
+    linked = client.create_example(inputs=run.inputs, outputs=run.outputs, dataset_id=ds.id,
+                                   source_run_id=run_id)
+    assert client.read_example(linked.id).source_run_id == run_id
