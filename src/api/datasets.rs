@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -351,10 +351,7 @@ pub async fn delete_dataset(
         .db
         .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
         .await?;
-    if !deleted {
-        return Err(ApiError::not_found(format!("dataset {id} not found")));
-    }
-    Ok(HttpResponse::Ok().json(json!({})))
+    super::deleted_or_not_found(deleted, "dataset", id)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -306,10 +306,7 @@ pub async fn delete_feedback(
         .db
         .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
         .await?;
-    if !deleted {
-        return Err(ApiError::not_found(format!("feedback {id} not found")));
-    }
-    Ok(HttpResponse::Ok().json(json!({})))
+    super::deleted_or_not_found(deleted, "feedback", id)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -134,3 +134,16 @@ pub fn base_url(req: &HttpRequest) -> String {
     let info = req.connection_info();
     format!("{}://{}{}", info.scheme(), info.host(), mount_prefix(req))
 }
+
+/// The answer to a DELETE: `{}` when something was deleted, else 404 naming what was missing.
+pub fn deleted_or_not_found(
+    deleted: bool,
+    what: &str,
+    id: Uuid,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    if deleted {
+        Ok(actix_web::HttpResponse::Ok().json(serde_json::json!({})))
+    } else {
+        Err(ApiError::not_found(format!("{what} {id} not found")))
+    }
+}

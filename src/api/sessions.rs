@@ -402,10 +402,7 @@ pub async fn delete_session(
         .db
         .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
         .await?;
-    if !deleted {
-        return Err(ApiError::not_found(format!("project {id} not found")));
-    }
-    Ok(HttpResponse::Ok().json(json!({})))
+    super::deleted_or_not_found(deleted, "project", id)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
