@@ -1,0 +1,49 @@
+"""langsmith.evaluate() end to end: experiment linked to the dataset, scores on its runs."""
+
+import uuid
+
+from langsmith import evaluate
+
+from conftest import wait_for
+
+
+def test_evaluate_runs_an_experiment(client):
+    ds = client.create_dataset(f"qa-{uuid.uuid4().hex[:8]}")
+    client.create_examples(dataset_id=ds.id, inputs=[{"q": "a"}, {"q": "b"}], outputs=[{"a": "A"}, {"a": "x"}])
+
+    def target(inputs):
+        return {"a": inputs["q"].upper()}
+
+    def exact(outputs, reference_outputs):
+        return {"key": "exact", "score": outputs["a"] == reference_outputs["a"]}
+
+    def total(outputs, reference_outputs):
+        return {"key": "total_exact", "score": sum(o["a"] == r["a"] for o, r in zip(outputs, reference_outputs))}
+
+    results = evaluate(target, data=ds.name, evaluators=[exact], summary_evaluators=[total],
+                       experiment_prefix="exp", client=client, num_repetitions=2)
+    rows = list(results)
+    assert len(rows) == 4
+    assert sorted(r["evaluation_results"]["results"][0].score for r in rows) == [False, False, True, True]
+    client.flush()
+
+    experiment = client.read_project(project_name=results.experiment_name)
+    assert experiment.reference_dataset_id == ds.id
+    assert experiment.metadata["num_repetitions"] == 2
+    runs = wait_for(lambda: (lambda rs: rs if len(rs) == 4 else None)(
+        list(client.list_runs(project_name=results.experiment_name, is_root=True))))
+    examples = {e.id for e in client.list_examples(dataset_id=ds.id)}
+    assert {r.reference_example_id for r in runs} == examples
+
+    def scored():
+        stats = client.read_project(project_name=results.experiment_name, include_stats=True)
+        return stats if stats.feedback_stats.get("exact", {}).get("n") == 4 else None
+
+    stats = wait_for(scored)
+    assert stats.feedback_stats["exact"]["avg"] == 0.5
+    assert stats.run_count >= 4
+    session_stats = stats.model_dump().get("session_feedback_stats") or {}
+    assert session_stats["total_exact"]["avg"] == 2
+    assert client.read_dataset(dataset_id=ds.id).session_count == 1
+    # Evaluator runs are traced into the "evaluators" project.
+    assert client.has_project("evaluators")
