@@ -11,6 +11,7 @@ backend_tests!(
     example_versions_tags_and_history,
     example_bad_input_changes_nothing,
     datasets_are_workspace_scoped,
+    experiment_runs_join_examples_and_runs,
 );
 
 fn create_dataset(server: &TestServer, name: &str) -> String {
@@ -299,4 +300,50 @@ fn datasets_are_workspace_scoped(server: &TestServer) {
     assert_eq!(status, 404);
     let (status, _) = server.post_json_in(&other, "/datasets", &json!({"name": "mine"}));
     assert_eq!(status, 200, "names are per workspace");
+}
+
+fn experiment_runs_join_examples_and_runs(server: &TestServer) {
+    let ds = create_dataset(server, "experiments");
+    let example = Uuid::now_v7();
+    assert_eq!(
+        server
+            .post_json(
+                "/examples",
+                &json!({"id": example, "dataset_id": ds, "inputs": {"q": 1}})
+            )
+            .0,
+        200
+    );
+    let (status, experiment) = server.post_json(
+        "/sessions",
+        &json!({"name": "exp-1", "reference_dataset_id": ds}),
+    );
+    assert_eq!(status, 200);
+    let run = Uuid::now_v7();
+    let (status, _) = server.post_json(
+        "/runs",
+        &json!({"id": run, "name": "target", "run_type": "chain", "session_id": experiment["id"],
+                "reference_example_id": example, "inputs": {"q": 1}, "outputs": {"a": 2}}),
+    );
+    assert_eq!(status, 202);
+    let body = json!({"session_ids": [experiment["id"]], "offset": 0, "limit": 100, "preview": false,
+                      "comparative_experiment_id": null, "filters": null});
+    let (status, page) = server.post_json(&format!("/datasets/{ds}/runs"), &body);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page[0]["id"], example.to_string());
+    assert_eq!(page[0]["runs"][0]["id"], run.to_string());
+    assert_eq!(page[0]["runs"][0]["outputs"], json!({"a": 2}));
+    assert_eq!(server.get(&format!("/datasets/{ds}")).1["session_count"], 1);
+    let (status, _) = server.post_json(&format!("/datasets/{}/runs", Uuid::now_v7()), &body);
+    assert_eq!(status, 404);
+    let (status, _) = server.post_json(
+        &format!("/datasets/{ds}/runs"),
+        &json!({"session_ids": [], "limit": 0}),
+    );
+    assert_eq!(status, 422);
+    let (status, _) = server.post_json(
+        &format!("/datasets/{ds}/runs"),
+        &json!({"session_ids": [], "filters": {"x": ["eq(a, 1)"]}}),
+    );
+    assert_eq!(status, 400);
 }

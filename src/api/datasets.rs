@@ -622,6 +622,109 @@ pub async fn update_splits(
     Ok(HttpResponse::Ok().json(changed))
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct ExperimentRunsQuery {
+    pub session_ids: Vec<Uuid>,
+    #[serde(default)]
+    pub offset: i64,
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub preview: bool,
+    pub comparative_experiment_id: Option<Uuid>,
+    #[schema(value_type = Option<Object>)]
+    pub filters: Option<Map<String, Value>>,
+}
+
+/// An example with the root runs that experiments made of it.
+#[derive(Serialize, ToSchema)]
+pub struct ExampleWithRuns {
+    #[serde(flatten)]
+    pub example: super::examples::ExampleOut,
+    pub runs: Vec<super::runs::RunOut>,
+}
+
+/// Most repetitions of one example read back per page.
+const RUNS_PER_EXAMPLE_PAGE: i64 = 10_000;
+
+/// A page of the dataset's examples, each with the experiments' root runs on it.
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    request_body = ExperimentRunsQuery,
+    responses(
+        (status = 200, description = "Examples with runs", body = [ExampleWithRuns]),
+        (status = 400, description = "Unsupported filter", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody)
+    )
+)]
+#[post("/datasets/{dataset_id}/runs")]
+pub async fn experiment_runs(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    body: web::Json<ExperimentRunsQuery>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    if body.filters.as_ref().is_some_and(|f| !f.is_empty())
+        || body.comparative_experiment_id.is_some()
+    {
+        return Err(ApiError::bad_request(
+            "filters and comparative_experiment_id are not supported by this server yet",
+        ));
+    }
+    let limit = body.limit.unwrap_or(100);
+    if !(1..=100).contains(&limit) || body.offset < 0 {
+        return Err(ApiError::unprocessable(
+            "limit must be 1..=100 and offset not negative",
+        ));
+    }
+    let base = super::base_url(&req);
+    let out = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            let ws = workspace.id();
+            let filter = store::ExampleFilter {
+                dataset_id: Some(id.to_string()),
+                limit,
+                offset: body.offset,
+                ..Default::default()
+            };
+            let examples = store::list_examples(conn, &ws, &filter)?;
+            let query = crate::db::runs::RunQuery {
+                sessions: body.session_ids.iter().map(Uuid::to_string).collect(),
+                reference_examples: examples.iter().map(|e| e.example_id.clone()).collect(),
+                is_root: Some(true),
+                ascending: true,
+                limit: RUNS_PER_EXAMPLE_PAGE,
+                ..Default::default()
+            };
+            let rows = if query.sessions.is_empty() || query.reference_examples.is_empty() {
+                Vec::new()
+            } else {
+                crate::db::runs::query(conn, &ws, &query)?
+            };
+            let mut runs = super::runs::present_rows(conn, &ws, base, rows)?;
+            Ok(examples
+                .into_iter()
+                .map(|example| {
+                    let (mine, rest): (Vec<_>, Vec<_>) = runs.drain(..).partition(|r| {
+                        r.reference_example_id.as_deref() == Some(&example.example_id)
+                    });
+                    runs = rest;
+                    ExampleWithRuns {
+                        example: super::examples::present(example),
+                        runs: mine,
+                    }
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create_dataset)
         .service(list_datasets)
@@ -630,6 +733,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(update_tag)
         .service(list_splits)
         .service(update_splits)
+        .service(experiment_runs)
         .service(read_dataset)
         .service(update_dataset)
         .service(delete_dataset);

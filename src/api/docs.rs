@@ -51,6 +51,7 @@ use utoipa::OpenApi;
         super::datasets::update_tag,
         super::datasets::list_splits,
         super::datasets::update_splits,
+        super::datasets::experiment_runs,
         super::examples::create_example,
         super::examples::create_examples_bulk,
         super::examples::list_examples,

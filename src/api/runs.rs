@@ -181,6 +181,17 @@ impl RunContext {
     }
 }
 
+/// Shapes a page of stored runs for reading, with their attachments and feedback stats.
+pub fn present_rows(
+    conn: &mut crate::db::DbConnection,
+    workspace_id: &str,
+    base_url: String,
+    rows: Vec<RunRow>,
+) -> ApiResult<Vec<RunOut>> {
+    let context = RunContext::load(conn, workspace_id, base_url, &rows)?;
+    Ok(rows.into_iter().map(|r| context.present(r)).collect())
+}
+
 /// A conversation id from `extra.metadata`: `session_id`, `conversation_id` or `thread_id`.
 fn thread_id(extra: Option<&str>) -> Option<String> {
     let extra = extra.filter(|e| {
@@ -389,9 +400,8 @@ pub async fn query_runs(
             } else {
                 None
             };
-            let context = RunContext::load(conn, &ws, base, &rows)?;
             Ok(RunQueryResponse {
-                runs: rows.into_iter().map(|r| context.present(r)).collect(),
+                runs: present_rows(conn, &ws, base, rows)?,
                 cursors: Cursors { next, prev: None },
             })
         })

@@ -45,5 +45,14 @@ def test_evaluate_runs_an_experiment(client):
     session_stats = stats.model_dump().get("session_feedback_stats") or {}
     assert session_stats["total_exact"]["avg"] == 2
     assert client.read_dataset(dataset_id=ds.id).session_count == 1
+    results_read = client.get_experiment_results(name=results.experiment_name)
+    assert results_read["run_stats"]["run_count"] >= 4
+    assert results_read["feedback_stats"]["exact"]["n"] == 4
+    with_runs = list(results_read["examples_with_runs"])
+    assert {e.id for e in with_runs} == examples
+    assert all(len(e.runs) == 2 for e in with_runs), "two repetitions per example"
+    assert all(run.reference_example_id == e.id for e in with_runs for run in e.runs)
+    experiments = list(client.list_projects(reference_dataset_id=ds.id))
+    assert [p.name for p in experiments] == [results.experiment_name]
     # Evaluator runs are traced into the "evaluators" project.
     assert client.has_project("evaluators")
