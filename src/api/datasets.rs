@@ -622,6 +622,75 @@ pub async fn update_splits(
     Ok(HttpResponse::Ok().json(changed))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct VersionDiff {
+    pub examples_modified: Vec<String>,
+    pub examples_added: Vec<String>,
+    pub examples_removed: Vec<String>,
+}
+
+/// Which examples changed between two versions (each a time or a tag).
+#[utoipa::path(
+    tag = "datasets",
+    params(
+        ("dataset_id" = Uuid, Path, description = "Dataset id"),
+        ("from_version" = String, Query, description = "Time or tag"),
+        ("to_version" = String, Query, description = "Time or tag")
+    ),
+    responses(
+        (status = 200, description = "Example ids added, modified and removed", body = VersionDiff),
+        (status = 404, description = "No such dataset or tag", body = ErrorBody),
+        (status = 422, description = "Missing version", body = ErrorBody)
+    )
+)]
+#[get("/datasets/{dataset_id}/versions/diff")]
+pub async fn diff_versions(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let params = QueryParams::parse(req.query_string());
+    let required = |key: &str| {
+        params
+            .string(key)
+            .ok_or_else(|| ApiError::unprocessable(format!("query parameter {key} is required")))
+    };
+    let (from, to) = (required("from_version")?, required("to_version")?);
+    let diff = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            let dataset = id.to_string();
+            let mut state_at = |point: &str| -> ApiResult<std::collections::BTreeMap<String, i64>> {
+                let at = resolve_as_of(conn, &dataset, point)?;
+                let filter = store::ExampleFilter {
+                    dataset_id: Some(dataset.clone()),
+                    as_of: Some(at),
+                    limit: i64::MAX,
+                    ..Default::default()
+                };
+                Ok(store::list_examples(conn, &workspace.id(), &filter)?
+                    .into_iter()
+                    .map(|r| (r.example_id, r.valid_from))
+                    .collect())
+            };
+            let (before, after) = (state_at(&from)?, state_at(&to)?);
+            Ok(VersionDiff {
+                examples_modified: after
+                    .iter()
+                    .filter(|(id, v)| before.get(*id).is_some_and(|old| old != *v))
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+                examples_added: after.keys().filter(|id| !before.contains_key(*id)).cloned().collect(),
+                examples_removed: before.keys().filter(|id| !after.contains_key(*id)).cloned().collect(),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(diff))
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct ExperimentRunsQuery {
     pub session_ids: Vec<Uuid>,
@@ -728,6 +797,7 @@ pub async fn experiment_runs(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create_dataset)
         .service(list_datasets)
+        .service(diff_versions)
         .service(list_versions)
         .service(read_version)
         .service(update_tag)

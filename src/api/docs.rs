@@ -52,6 +52,7 @@ use utoipa::OpenApi;
         super::datasets::list_splits,
         super::datasets::update_splits,
         super::datasets::experiment_runs,
+        super::datasets::diff_versions,
         super::examples::create_example,
         super::examples::create_examples_bulk,
         super::examples::list_examples,

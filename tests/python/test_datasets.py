@@ -51,6 +51,11 @@ def test_examples_versions_and_splits(client):
     assert [e.inputs for e in tagged] == [{"q": "a"}]
     assert client.read_dataset_version(dataset_id=ds.id, tag="prod").as_of == versions[-1].as_of
 
+    diff = client.diff_dataset_versions(dataset_id=ds.id, from_version=versions[-1].as_of, to_version="latest")
+    assert diff.examples_modified == [a.id]
+    assert len(diff.examples_added) == 2
+    assert diff.examples_removed == []
+
     assert sorted(client.list_dataset_splits(dataset_id=ds.id)) == ["base", "test", "train"]
     train = list(client.list_examples(dataset_id=ds.id, splits=["train"]))
     assert [e.id for e in train] == [a.id]
