@@ -6,4 +6,5 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ingest;
+pub mod schema_check;
 pub mod time;

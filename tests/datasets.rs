@@ -12,6 +12,7 @@ backend_tests!(
     example_bad_input_changes_nothing,
     datasets_are_workspace_scoped,
     experiment_runs_join_examples_and_runs,
+    examples_must_match_dataset_schemas,
 );
 
 fn create_dataset(server: &TestServer, name: &str) -> String {
@@ -346,4 +347,70 @@ fn experiment_runs_join_examples_and_runs(server: &TestServer) {
         &json!({"session_ids": [], "filters": {"x": ["eq(a, 1)"]}}),
     );
     assert_eq!(status, 400);
+}
+
+fn examples_must_match_dataset_schemas(server: &TestServer) {
+    let schema = json!({"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]});
+    let (status, ds) = server.post_json(
+        "/datasets",
+        &json!({"name": "typed", "inputs_schema_definition": schema, "outputs_schema_definition": {"type": "object", "required": ["answer"]}}),
+    );
+    assert_eq!(status, 200, "{ds}");
+    let ds = ds["id"].as_str().unwrap().to_string();
+    assert_eq!(ds.len(), 36);
+    let ok = json!({"dataset_id": ds, "inputs": {"question": "q"}, "outputs": {"answer": "a"}});
+    let (status, good) = server.post_json("/examples", &ok);
+    assert_eq!(status, 200, "{good}");
+    for (body, field) in [
+        (
+            json!({"dataset_id": ds, "inputs": {"question": 5}, "outputs": {"answer": "a"}}),
+            "inputs/question",
+        ),
+        (
+            json!({"dataset_id": ds, "inputs": {}, "outputs": {"answer": "a"}}),
+            "question",
+        ),
+        (
+            json!({"dataset_id": ds, "inputs": {"question": "q"}, "outputs": {}}),
+            "outputs",
+        ),
+    ] {
+        let (status, answer) = server.post_json("/examples", &body);
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(field),
+            "{field}: {answer}"
+        );
+    }
+    let id = good["id"].as_str().unwrap();
+    let (status, answer) = server.patch_json(
+        &format!("/examples/{id}"),
+        &json!({"inputs": {"question": []}}),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        server.get(&format!("/examples/{id}")).1["inputs"],
+        json!({"question": "q"})
+    );
+    assert_eq!(
+        server
+            .get(&format!("/datasets/{ds}/versions"))
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "refused writes make no version"
+    );
+    let (status, answer) = server.post_json(
+        "/datasets",
+        &json!({"name": "broken", "inputs_schema_definition": {"type": "nonsense"}}),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("inputs_schema_definition")
+    );
 }

@@ -128,6 +128,15 @@ pub async fn create_dataset(
             .cloned()
     });
     let text = |m: Option<Map<String, Value>>| m.map(|m| Value::Object(m).to_string());
+    let (inputs_schema, outputs_schema) = (
+        text(body.inputs_schema_definition),
+        text(body.outputs_schema_definition),
+    );
+    crate::schema_check::DatasetSchemas::from_texts(
+        inputs_schema.as_deref(),
+        outputs_schema.as_deref(),
+    )
+    .map_err(ApiError::Unprocessable)?;
     let now = now_micros();
     let row = DatasetRow {
         id: body.id.unwrap_or_else(Uuid::now_v7).to_string(),
@@ -135,8 +144,8 @@ pub async fn create_dataset(
         name: name.clone(),
         description: body.description,
         data_type,
-        inputs_schema: text(body.inputs_schema_definition),
-        outputs_schema: text(body.outputs_schema_definition),
+        inputs_schema,
+        outputs_schema,
         transformations: body.transformations.map(|t| Value::Array(t).to_string()),
         metadata: text(metadata),
         created_at: now,
@@ -324,6 +333,11 @@ pub async fn update_dataset(
             if let Some(transformations) = body.transformations {
                 row.transformations = Some(Value::Array(transformations).to_string());
             }
+            crate::schema_check::DatasetSchemas::from_texts(
+                row.inputs_schema.as_deref(),
+                row.outputs_schema.as_deref(),
+            )
+            .map_err(ApiError::Unprocessable)?;
             row.modified_at = now_micros().max(row.modified_at);
             store::update(conn, &row)?;
             present(conn, row)
@@ -683,8 +697,16 @@ pub async fn diff_versions(
                     .filter(|(id, v)| before.get(*id).is_some_and(|old| old != *v))
                     .map(|(id, _)| id.clone())
                     .collect(),
-                examples_added: after.keys().filter(|id| !before.contains_key(*id)).cloned().collect(),
-                examples_removed: before.keys().filter(|id| !after.contains_key(*id)).cloned().collect(),
+                examples_added: after
+                    .keys()
+                    .filter(|id| !before.contains_key(*id))
+                    .cloned()
+                    .collect(),
+                examples_removed: before
+                    .keys()
+                    .filter(|id| !after.contains_key(*id))
+                    .cloned()
+                    .collect(),
             })
         })
         .await?;

@@ -55,6 +55,7 @@ pub fn write_error(err: ExampleWriteError) -> ApiError {
         ExampleWriteError::NotFound(id) => {
             ApiError::not_found(format!("example {id} not found in that dataset"))
         }
+        ExampleWriteError::Invalid(problem) => ApiError::unprocessable(problem),
     }
 }
 

@@ -338,6 +338,8 @@ pub struct ExampleWrite {
 pub enum ExampleWriteError {
     AlreadyExists(String),
     NotFound(String),
+    /// The example does not match its dataset's schema.
+    Invalid(String),
 }
 
 fn current(
@@ -411,7 +413,7 @@ fn revision(
 }
 
 /// Creates examples in one dataset as one new version; returns the version.
-pub fn create_examples(
+fn create_examples(
     conn: &mut DbConnection,
     workspace_id: &str,
     dataset_id: &str,
@@ -426,6 +428,14 @@ pub fn create_examples(
             .optional()?;
         if let Some(id) = taken {
             return Ok(Err(ExampleWriteError::AlreadyExists(id)));
+        }
+        let schemas = schemas_of(conn, dataset_id)?;
+        for write in &writes {
+            let label = format!("example {}", write.id);
+            let inputs = write.inputs.as_deref().unwrap_or("{}");
+            if let Err(problem) = schemas.check(inputs, write.outputs.as_deref(), &label) {
+                return Ok(Err(ExampleWriteError::Invalid(problem)));
+            }
         }
         let as_of = new_version(conn, dataset_id)?;
         let rows: Vec<ExampleRevisionRow> = writes
@@ -482,27 +492,50 @@ fn close(conn: &mut DbConnection, row: &ExampleRevisionRow, at: i64) -> QueryRes
     Ok(())
 }
 
-/// Changes examples (each dataset touched gets one new version); all or nothing.
+/// The schemas of a dataset, compiled (an unreadable stored schema checks nothing).
+fn schemas_of(
+    conn: &mut DbConnection,
+    dataset_id: &str,
+) -> QueryResult<crate::schema_check::DatasetSchemas> {
+    let dataset = datasets::table
+        .find(dataset_id)
+        .select(DatasetRow::as_select())
+        .first(conn)?;
+    Ok(crate::schema_check::DatasetSchemas::from_texts(
+        dataset.inputs_schema.as_deref(),
+        dataset.outputs_schema.as_deref(),
+    )
+    .unwrap_or_default())
+}
+
+/// Changes examples (each dataset touched gets one new version); all or nothing. The result
+/// of each change must match its dataset's schemas.
 pub fn update_examples(
     conn: &mut DbConnection,
     workspace_id: &str,
     writes: Vec<ExampleWrite>,
 ) -> QueryResult<Result<Vec<ExampleRevisionRow>, ExampleWriteError>> {
-    conn.transaction(|conn| {
+    let outcome = conn.transaction::<_, TxError, _>(|conn| {
         let ids: Vec<String> = writes.iter().map(|w| w.id.clone()).collect();
         let stored = current(conn, workspace_id, &ids)?;
-        // Everything is checked before anything is written.
         let unknown = writes.iter().find(|w| match stored.get(&w.id) {
             None => true,
             Some(old) => w.dataset_id.as_ref().is_some_and(|d| *d != old.dataset_id),
         });
         if let Some(write) = unknown {
-            return Ok(Err(ExampleWriteError::NotFound(write.id.clone())));
+            return Err(TxError::Refused(ExampleWriteError::NotFound(
+                write.id.clone(),
+            )));
         }
         let mut versions: HashMap<String, i64> = HashMap::new();
+        let mut schemas: HashMap<String, crate::schema_check::DatasetSchemas> = HashMap::new();
         let mut updated = Vec::new();
         for write in writes {
             let old = &stored[&write.id];
+            if !schemas.contains_key(&old.dataset_id) {
+                let compiled = schemas_of(conn, &old.dataset_id)?;
+                schemas.insert(old.dataset_id.clone(), compiled);
+            }
             let as_of = match versions.get(&old.dataset_id) {
                 Some(v) => *v,
                 None => {
@@ -523,13 +556,22 @@ pub fn update_examples(
                 created_at: Some(old.created_at),
             };
             let row = revision(workspace_id, &old.dataset_id, merged, as_of);
+            let label = format!("example {}", row.example_id);
+            schemas[&old.dataset_id]
+                .check(&row.inputs, row.outputs.as_deref(), &label)
+                .map_err(|problem| TxError::Refused(ExampleWriteError::Invalid(problem)))?;
             diesel::insert_into(example_revisions::table)
                 .values(&row)
                 .execute(conn)?;
             updated.push(row);
         }
-        Ok(Ok(updated))
-    })
+        Ok(updated)
+    });
+    match outcome {
+        Ok(updated) => Ok(Ok(updated)),
+        Err(TxError::Refused(err)) => Ok(Err(err)),
+        Err(TxError::Db(err)) => Err(err),
+    }
 }
 
 /// Deletes examples: their current revisions end at a new version; older versions keep them.

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 from langsmith.schemas import DataType
-from langsmith.utils import LangSmithConflictError, LangSmithNotFoundError
+from langsmith.utils import LangSmithConflictError, LangSmithError, LangSmithNotFoundError
 
 
 def test_dataset_lifecycle(client):
@@ -96,3 +96,20 @@ def test_example_from_a_traced_run(client, project):
     linked = client.create_example(inputs=run.inputs, outputs=run.outputs, dataset_id=ds.id,
                                    source_run_id=run_id)
     assert client.read_example(linked.id).source_run_id == run_id
+
+
+def test_examples_are_checked_against_dataset_schemas(client):
+    ds = client.create_dataset(
+        f"typed-{uuid.uuid4().hex[:8]}",
+        inputs_schema={"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]},
+        outputs_schema={"type": "object", "required": ["answer"]},
+    )
+    assert client.read_dataset(dataset_id=ds.id).inputs_schema["required"] == ["question"]
+    client.create_example(inputs={"question": "ok"}, outputs={"answer": "yes"}, dataset_id=ds.id)
+    with pytest.raises(LangSmithError) as refused:
+        client.create_example(inputs={"question": 42}, outputs={"answer": "no"}, dataset_id=ds.id)
+    assert "question" in str(refused.value)
+    with pytest.raises(LangSmithError):
+        client.create_examples(dataset_id=ds.id, inputs=[{"question": "fine"}, {"q": "wrong"}],
+                               outputs=[{"answer": "a"}, {"answer": "b"}])
+    assert len(list(client.list_examples(dataset_id=ds.id))) == 1, "a refused batch adds nothing"
