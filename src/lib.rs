@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod ingest;
 pub mod schema_check;
 pub mod time;

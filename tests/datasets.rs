@@ -13,6 +13,7 @@ backend_tests!(
     datasets_are_workspace_scoped,
     experiment_runs_join_examples_and_runs,
     examples_must_match_dataset_schemas,
+    exports,
 );
 
 fn create_dataset(server: &TestServer, name: &str) -> String {
@@ -412,5 +413,47 @@ fn examples_must_match_dataset_schemas(server: &TestServer) {
             .as_str()
             .unwrap()
             .contains("inputs_schema_definition")
+    );
+}
+
+fn exports(server: &TestServer) {
+    let ds = create_dataset(server, "exported");
+    let (status, _) = server.post_json(
+        "/examples",
+        &json!({"dataset_id": ds, "inputs": {"question": "2+2?"}, "outputs": {"answer": "4"}}),
+    );
+    assert_eq!(status, 200);
+    let text = |query: &str| {
+        let response = server
+            .client()
+            .get(format!("{}/datasets/{ds}/{query}", server.url))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{query}");
+        response.text().unwrap()
+    };
+    let openai: Value = serde_json::from_str(text("openai_ft").trim()).unwrap();
+    assert_eq!(
+        openai["messages"],
+        json!([{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}])
+    );
+    assert_eq!(text("export?format=openai"), text("openai_ft"));
+    let jsonl: Value = serde_json::from_str(text("export?format=jsonl").trim()).unwrap();
+    assert_eq!(jsonl["outputs"], json!({"answer": "4"}));
+    let csv = text("export?format=csv");
+    assert!(
+        csv.starts_with("id,inputs.question,outputs.answer\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(",2+2?,4"), "{csv}");
+    assert_eq!(
+        server.get(&format!("/datasets/{ds}/export?format=xml")).0,
+        422
+    );
+    assert_eq!(
+        server
+            .get(&format!("/datasets/{}/openai_ft", Uuid::now_v7()))
+            .0,
+        404
     );
 }

@@ -636,6 +636,111 @@ pub async fn update_splits(
     Ok(HttpResponse::Ok().json(changed))
 }
 
+/// Every example of the dataset at a version (`as_of`: a time or tag; default the latest).
+async fn export_rows(
+    state: &State,
+    workspace: Workspace,
+    id: Uuid,
+    as_of: Option<String>,
+) -> ApiResult<Vec<crate::export::ExampleData>> {
+    let rows = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            let dataset = id.to_string();
+            let at = as_of
+                .map(|a| resolve_as_of(conn, &dataset, &a))
+                .transpose()?;
+            let filter = store::ExampleFilter {
+                dataset_id: Some(dataset),
+                as_of: at,
+                limit: i64::MAX,
+                ..Default::default()
+            };
+            Ok(store::list_examples(conn, &workspace.id(), &filter)?)
+        })
+        .await?;
+    let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+    Ok(rows
+        .into_iter()
+        .map(|r| crate::export::ExampleData {
+            id: r.example_id,
+            inputs: serde_json::from_str(&r.inputs).unwrap_or(Value::Null),
+            outputs: json(r.outputs),
+            metadata: json(r.metadata),
+        })
+        .collect())
+}
+
+/// The dataset in OpenAI's fine-tuning format (JSON lines of `{"messages": [...]}`).
+#[utoipa::path(
+    tag = "datasets",
+    params(
+        ("dataset_id" = Uuid, Path, description = "Dataset id"),
+        ("as_of" = Option<String>, Query, description = "A time or tag")
+    ),
+    responses(
+        (status = 200, description = "JSON lines", content_type = "application/jsonl"),
+        (status = 404, description = "No such dataset", body = ErrorBody)
+    )
+)]
+#[get("/datasets/{dataset_id}/openai_ft")]
+pub async fn export_openai_finetuning(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let as_of = QueryParams::parse(req.query_string()).string("as_of");
+    let rows = export_rows(&state, workspace, path.into_inner(), as_of).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/jsonl")
+        .body(crate::export::to_openai_finetuning(&rows)))
+}
+
+/// The dataset as `csv`, `jsonl` or `openai` (fine-tuning) text.
+#[utoipa::path(
+    tag = "datasets",
+    params(
+        ("dataset_id" = Uuid, Path, description = "Dataset id"),
+        ("format" = String, Query, description = "csv, jsonl or openai"),
+        ("as_of" = Option<String>, Query, description = "A time or tag")
+    ),
+    responses(
+        (status = 200, description = "The export"),
+        (status = 404, description = "No such dataset", body = ErrorBody),
+        (status = 422, description = "Unknown format", body = ErrorBody)
+    )
+)]
+#[get("/datasets/{dataset_id}/export")]
+pub async fn export_dataset(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let params = QueryParams::parse(req.query_string());
+    let format = params.string("format").unwrap_or_else(|| "jsonl".into());
+    if !["csv", "jsonl", "openai"].contains(&format.as_str()) {
+        return Err(ApiError::unprocessable(format!(
+            "format must be csv, jsonl or openai, got {format:?}"
+        )));
+    }
+    let rows = export_rows(&state, workspace, path.into_inner(), params.string("as_of")).await?;
+    let (content_type, body) = match format.as_str() {
+        "csv" => (
+            "text/csv; charset=utf-8",
+            crate::export::to_csv(&rows).map_err(ApiError::internal)?,
+        ),
+        "openai" => (
+            "application/jsonl",
+            crate::export::to_openai_finetuning(&rows),
+        ),
+        _ => ("application/jsonl", crate::export::to_jsonl(&rows)),
+    };
+    Ok(HttpResponse::Ok().content_type(content_type).body(body))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct VersionDiff {
     pub examples_modified: Vec<String>,
@@ -820,6 +925,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create_dataset)
         .service(list_datasets)
         .service(diff_versions)
+        .service(export_openai_finetuning)
+        .service(export_dataset)
         .service(list_versions)
         .service(read_version)
         .service(update_tag)

@@ -53,6 +53,8 @@ use utoipa::OpenApi;
         super::datasets::update_splits,
         super::datasets::experiment_runs,
         super::datasets::diff_versions,
+        super::datasets::export_openai_finetuning,
+        super::datasets::export_dataset,
         super::examples::create_example,
         super::examples::create_examples_bulk,
         super::examples::list_examples,

@@ -113,3 +113,26 @@ def test_examples_are_checked_against_dataset_schemas(client):
         client.create_examples(dataset_id=ds.id, inputs=[{"question": "fine"}, {"q": "wrong"}],
                                outputs=[{"answer": "a"}, {"answer": "b"}])
     assert len(list(client.list_examples(dataset_id=ds.id))) == 1, "a refused batch adds nothing"
+
+
+def test_exports_for_fine_tuning(client, server):
+    ds = client.create_dataset(f"ft-{uuid.uuid4().hex[:8]}", data_type=DataType.chat)
+    client.create_chat_example(
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "capital of France?"}],
+        generations={"role": "assistant", "content": "Paris"},
+        dataset_id=ds.id,
+    )
+    records = client.read_dataset_openai_finetuning(dataset_id=ds.id)
+    assert len(records) == 1
+    roles = [m["role"] for m in records[0]["messages"]]
+    assert roles == ["system", "user", "assistant"]
+    assert records[0]["messages"][-1]["content"] == "Paris"
+
+    import csv, io, json
+    import requests
+    text = requests.get(f"{server.url}/datasets/{ds.id}/export", params={"format": "jsonl"}).text
+    (line,) = [json.loads(l) for l in text.splitlines()]
+    assert line["outputs"]["output"]["content"] == "Paris"
+    table = requests.get(f"{server.url}/datasets/{ds.id}/export", params={"format": "csv"}).text
+    header = next(csv.reader(io.StringIO(table)))
+    assert header == ["id", "inputs.input", "outputs.output"]
