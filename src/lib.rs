@@ -3,9 +3,9 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod dataset_files;
 pub mod db;
 pub mod error;
-pub mod export;
 pub mod ingest;
 pub mod schema_check;
 pub mod time;

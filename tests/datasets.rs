@@ -14,6 +14,7 @@ backend_tests!(
     experiment_runs_join_examples_and_runs,
     examples_must_match_dataset_schemas,
     exports,
+    csv_upload_bad_input,
 );
 
 fn create_dataset(server: &TestServer, name: &str) -> String {
@@ -456,4 +457,43 @@ fn exports(server: &TestServer) {
             .0,
         404
     );
+}
+
+fn csv_upload_bad_input(server: &TestServer) {
+    use common::Multipart;
+    let upload = |form: Multipart| {
+        server.post_raw(
+            "/datasets/upload",
+            &[("content-type", &form.content_type())],
+            form.bytes(),
+        )
+    };
+    let good = || {
+        Multipart::new()
+            .raw("input_keys", "text/plain", b"q")
+            .raw("output_keys", "text/plain", b"a")
+            .raw("name", "text/plain", b"uploaded")
+    };
+    let (status, answer) = upload(good().raw("file", "text/csv", b"q,a\nhi,there\nragged\n"));
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("row 2"),
+        "{answer}"
+    );
+    let (status, answer) = upload(good());
+    assert_eq!(status, 422, "{answer}");
+    let (status, _) = upload(good().raw("file", "text/csv", b"x,y\n1,2\n"));
+    assert_eq!(status, 422);
+    assert_eq!(
+        server.get("/datasets?name=uploaded").1,
+        json!([]),
+        "refused uploads create nothing"
+    );
+    let (status, created) = upload(good().raw("file", "text/csv", b"q,a\nhi,there\n"));
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["example_count"], 1);
+    let (status, _) = upload(good().raw("file", "text/csv", b"q,a\nhi,there\n"));
+    assert_eq!(status, 409);
+    let (status, _) = server.post_json("/datasets/upload", &json!({}));
+    assert_eq!(status, 415);
 }

@@ -163,6 +163,103 @@ pub async fn create_dataset(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// Creates a dataset from a CSV file: multipart fields `file`, `input_keys` and `output_keys`
+/// (repeated), and optional `name` (default: the file name), `description`, `data_type`, `id`.
+#[utoipa::path(
+    tag = "datasets",
+    request_body(content_type = "multipart/form-data", description = "file, input_keys, output_keys, name, description, data_type, id"),
+    responses(
+        (status = 200, description = "The dataset with one example per row", body = DatasetOut),
+        (status = 409, description = "Name taken", body = ErrorBody),
+        (status = 422, description = "Malformed CSV or missing column", body = ErrorBody)
+    )
+)]
+#[post("/datasets/upload")]
+pub async fn upload_csv(
+    state: State,
+    workspace: Workspace,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    use crate::ingest::multipart;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let boundary = multipart::boundary_from_content_type(content_type)
+        .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
+    let parts =
+        multipart::parse(&body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let text_of = |name: &str| -> Vec<String> {
+        parts
+            .iter()
+            .filter(|p| p.name == name)
+            .map(|p| String::from_utf8_lossy(p.body).trim().to_string())
+            .collect()
+    };
+    let file = parts
+        .iter()
+        .find(|p| p.name == "file")
+        .ok_or_else(|| ApiError::unprocessable("the form has no file field"))?;
+    let input_keys = text_of("input_keys");
+    if input_keys.is_empty() {
+        return Err(ApiError::unprocessable(
+            "input_keys: name at least one input column",
+        ));
+    }
+    let output_keys = text_of("output_keys");
+    let rows = crate::dataset_files::import_csv(file.body, &input_keys, &output_keys)
+        .map_err(ApiError::Unprocessable)?;
+    let file_name = file.filename.unwrap_or("upload.csv").to_string();
+    let name = text_of("name")
+        .pop()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(file_name);
+    let data_type = text_of("data_type").pop().unwrap_or_else(|| "kv".into());
+    check_data_type(&data_type)?;
+    let id = match text_of("id").pop() {
+        Some(id) => Uuid::parse_str(&id)
+            .map_err(|_| ApiError::unprocessable(format!("id: {id:?} is not a UUID")))?,
+        None => Uuid::now_v7(),
+    };
+    let now = now_micros();
+    let row = DatasetRow {
+        id: id.to_string(),
+        workspace_id: workspace.id(),
+        name: name.clone(),
+        description: text_of("description").pop(),
+        data_type,
+        inputs_schema: None,
+        outputs_schema: None,
+        transformations: None,
+        metadata: None,
+        created_at: now,
+        modified_at: now,
+    };
+    let writes: Vec<store::ExampleWrite> = rows
+        .into_iter()
+        .map(|(inputs, outputs)| store::ExampleWrite {
+            id: Uuid::now_v7().to_string(),
+            inputs: Some(Value::Object(inputs).to_string()),
+            outputs: Some(Value::Object(outputs).to_string()),
+            ..Default::default()
+        })
+        .collect();
+    let out = state
+        .db
+        .run(
+            move |conn| match store::insert_with_examples(conn, &row, writes)? {
+                Some(row) => present(conn, row),
+                None => Err(ApiError::conflict(format!(
+                    "a dataset named {name:?} already exists"
+                ))),
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
 #[utoipa::path(
     tag = "datasets",
     params(
@@ -642,7 +739,7 @@ async fn export_rows(
     workspace: Workspace,
     id: Uuid,
     as_of: Option<String>,
-) -> ApiResult<Vec<crate::export::ExampleData>> {
+) -> ApiResult<Vec<crate::dataset_files::ExampleData>> {
     let rows = state
         .db
         .run(move |conn| {
@@ -663,7 +760,7 @@ async fn export_rows(
     let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
     Ok(rows
         .into_iter()
-        .map(|r| crate::export::ExampleData {
+        .map(|r| crate::dataset_files::ExampleData {
             id: r.example_id,
             inputs: serde_json::from_str(&r.inputs).unwrap_or(Value::Null),
             outputs: json(r.outputs),
@@ -695,7 +792,7 @@ pub async fn export_openai_finetuning(
     let rows = export_rows(&state, workspace, path.into_inner(), as_of).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/jsonl")
-        .body(crate::export::to_openai_finetuning(&rows)))
+        .body(crate::dataset_files::to_openai_finetuning(&rows)))
 }
 
 /// The dataset as `csv`, `jsonl` or `openai` (fine-tuning) text.
@@ -730,13 +827,13 @@ pub async fn export_dataset(
     let (content_type, body) = match format.as_str() {
         "csv" => (
             "text/csv; charset=utf-8",
-            crate::export::to_csv(&rows).map_err(ApiError::internal)?,
+            crate::dataset_files::to_csv(&rows).map_err(ApiError::internal)?,
         ),
         "openai" => (
             "application/jsonl",
-            crate::export::to_openai_finetuning(&rows),
+            crate::dataset_files::to_openai_finetuning(&rows),
         ),
-        _ => ("application/jsonl", crate::export::to_jsonl(&rows)),
+        _ => ("application/jsonl", crate::dataset_files::to_jsonl(&rows)),
     };
     Ok(HttpResponse::Ok().content_type(content_type).body(body))
 }
@@ -923,6 +1020,7 @@ pub async fn experiment_runs(
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create_dataset)
+        .service(upload_csv)
         .service(list_datasets)
         .service(diff_versions)
         .service(export_openai_finetuning)

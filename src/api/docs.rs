@@ -42,6 +42,7 @@ use utoipa::OpenApi;
         super::feedback_configs::update_config,
         super::feedback_configs::delete_config,
         super::datasets::create_dataset,
+        super::datasets::upload_csv,
         super::datasets::list_datasets,
         super::datasets::read_dataset,
         super::datasets::update_dataset,

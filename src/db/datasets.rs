@@ -30,6 +30,26 @@ pub fn insert(conn: &mut DbConnection, row: &DatasetRow) -> QueryResult<Option<D
     }
 }
 
+/// Creates a dataset with its first examples, all or nothing; `Ok(None)` when the name is taken.
+pub fn insert_with_examples(
+    conn: &mut DbConnection,
+    row: &DatasetRow,
+    writes: Vec<ExampleWrite>,
+) -> QueryResult<Option<DatasetRow>> {
+    conn.transaction(|conn| {
+        let Some(created) = insert(conn, row)? else {
+            return Ok(None);
+        };
+        let mut groups = std::collections::BTreeMap::new();
+        groups.insert(row.id.clone(), writes);
+        match create_examples_in(conn, &row.workspace_id, groups)? {
+            Ok(_) => Ok(Some(created)),
+            // Fresh ids and no schema: a refusal here is a bug, and undoes the dataset too.
+            Err(_) => Err(diesel::result::Error::RollbackTransaction),
+        }
+    })
+}
+
 pub fn find(
     conn: &mut DbConnection,
     workspace_id: &str,

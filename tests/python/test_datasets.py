@@ -136,3 +136,23 @@ def test_exports_for_fine_tuning(client, server):
     table = requests.get(f"{server.url}/datasets/{ds.id}/export", params={"format": "csv"}).text
     header = next(csv.reader(io.StringIO(table)))
     assert header == ["id", "inputs.input", "outputs.output"]
+
+
+def test_csv_and_dataframe_upload(client, tmp_path):
+    path = tmp_path / "turns.csv"
+    path.write_text('question,answer,note\nhi,hello,x\n"a, b",c,y\n')
+    name = f"csv-{uuid.uuid4().hex[:8]}"
+    ds = client.upload_csv(str(path), input_keys=["question"], output_keys=["answer"], name=name,
+                           description="from csv")
+    assert ds.name == name
+    examples = sorted(client.list_examples(dataset_id=ds.id), key=lambda e: e.inputs["question"])
+    assert [(e.inputs, e.outputs) for e in examples] == [
+        ({"question": "a, b"}, {"answer": "c"}),
+        ({"question": "hi"}, {"answer": "hello"}),
+    ]
+    with pytest.raises(LangSmithConflictError):
+        client.upload_csv(str(path), input_keys=["question"], output_keys=["answer"], name=name)
+    with pytest.raises(LangSmithError) as missing:
+        client.upload_csv(str(path), input_keys=["nope"], output_keys=[], name=name + "-2")
+    assert "nope" in str(missing.value)
+    assert not client.has_dataset(dataset_name=name + "-2")

@@ -1,4 +1,4 @@
-//! Dataset exports: CSV, JSONL and OpenAI fine-tuning records. Pure: no HTTP, no database.
+//! Dataset files: CSV, JSONL and OpenAI fine-tuning exports, and CSV imports. Pure: no HTTP, no DB.
 
 use std::collections::BTreeSet;
 
@@ -168,6 +168,55 @@ fn answer_message(outputs: &Value) -> Option<Value> {
     message(outputs)
 }
 
+/// Rows of a CSV file as examples: `inputs` from the `input_keys` columns, `outputs` from the
+/// `output_keys` columns (cells stay text). Errors name the missing column or the bad line.
+pub fn import_csv(
+    data: &[u8],
+    input_keys: &[String],
+    output_keys: &[String],
+) -> Result<Vec<(Map<String, Value>, Map<String, Value>)>, String> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(data);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("the CSV header cannot be read: {e}"))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let column = |key: &String| {
+        header.iter().position(|h| h == key).ok_or_else(|| {
+            format!(
+                "the CSV has no column {key:?} (columns: {})",
+                header.join(", ")
+            )
+        })
+    };
+    let inputs: Vec<(String, usize)> = input_keys
+        .iter()
+        .map(|k| Ok((k.clone(), column(k)?)))
+        .collect::<Result<_, String>>()?;
+    let outputs: Vec<(String, usize)> = output_keys
+        .iter()
+        .map(|k| Ok((k.clone(), column(k)?)))
+        .collect::<Result<_, String>>()?;
+    let mut rows = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("CSV row {}: {e}", index + 1))?;
+        let pick = |columns: &[(String, usize)]| -> Map<String, Value> {
+            columns
+                .iter()
+                .map(|(key, at)| {
+                    (
+                        key.clone(),
+                        Value::String(record.get(*at).unwrap_or_default().to_string()),
+                    )
+                })
+                .collect()
+        };
+        rows.push((pick(&inputs), pick(&outputs)));
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +284,30 @@ mod tests {
             .collect();
         assert_eq!(records[0], ["e1", "", "a, \"quoted\"\nline", "1"]);
         assert_eq!(records[1], ["e2", "[1]", "b", ""]);
+    }
+
+    #[test]
+    fn csv_import_picks_columns_and_names_problems() {
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let rows = import_csv(
+            b"q,a,extra\nhi,there,x\n\"a,b\",c,y\n",
+            &keys(&["q"]),
+            &keys(&["a"]),
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].0["q"], "a,b");
+        assert_eq!(rows[1].1["a"], "c");
+        assert!(
+            import_csv(b"q,a\nhi,there\n", &keys(&["question"]), &[])
+                .unwrap_err()
+                .contains("question")
+        );
+        assert!(
+            import_csv(b"q,a\nhi\n", &keys(&["q"]), &[])
+                .unwrap_err()
+                .contains("row 1")
+        );
     }
 
     #[test]
