@@ -168,13 +168,16 @@ fn answer_message(outputs: &Value) -> Option<Value> {
     message(outputs)
 }
 
+/// An imported row: its inputs and its outputs.
+pub type ImportedRow = (Map<String, Value>, Map<String, Value>);
+
 /// Rows of a CSV file as examples: `inputs` from the `input_keys` columns, `outputs` from the
 /// `output_keys` columns (cells stay text). Errors name the missing column or the bad line.
 pub fn import_csv(
     data: &[u8],
     input_keys: &[String],
     output_keys: &[String],
-) -> Result<Vec<(Map<String, Value>, Map<String, Value>)>, String> {
+) -> Result<Vec<ImportedRow>, String> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(data);
     let header: Vec<String> = reader
         .headers()
