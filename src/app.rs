@@ -71,6 +71,8 @@ impl Prepared {
                 .app_data(web::PayloadConfig::new(json_limit))
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
+                .service(web::scope("/api/v1/platform").configure(api::examples::platform_routes))
+                .service(web::scope("/v1/platform").configure(api::examples::platform_routes))
                 .service(web::scope("/api/v1").configure(api::routes))
                 .service(web::scope("/api").configure(api::routes))
                 .configure(api::routes)

@@ -15,6 +15,7 @@ backend_tests!(
     examples_must_match_dataset_schemas,
     exports,
     csv_upload_bad_input,
+    multipart_examples_and_files,
 );
 
 fn create_dataset(server: &TestServer, name: &str) -> String {
@@ -496,4 +497,128 @@ fn csv_upload_bad_input(server: &TestServer) {
     assert_eq!(status, 409);
     let (status, _) = server.post_json("/datasets/upload", &json!({}));
     assert_eq!(status, 415);
+}
+
+fn multipart_examples_and_files(server: &TestServer) {
+    use common::Multipart;
+    let ds = create_dataset(server, "multipart-examples");
+    let id = Uuid::now_v7();
+    let send = |method: &str, path: &str, form: &Multipart| {
+        let request = match method {
+            "POST" => server.client().post(format!("{}{path}", server.url)),
+            _ => server.client().patch(format!("{}{path}", server.url)),
+        };
+        common::send(
+            request
+                .header("content-type", form.content_type())
+                .body(form.bytes()),
+        )
+    };
+    let form = Multipart::new()
+        .json(
+            &id.to_string(),
+            &json!({"split": "train", "metadata": {"m": 1}}),
+        )
+        .json(&format!("{id}.inputs"), &json!({"q": "x"}))
+        .json(&format!("{id}.outputs"), &json!({"a": "y"}))
+        .raw(
+            &format!("{id}.attachment.pic"),
+            "image/png; length=3",
+            b"PNG",
+        );
+    for prefix in ["/v1/platform", "/api/v1/platform"] {
+        let path = format!("{prefix}/datasets/{ds}/examples");
+        let (status, answer) = send("POST", &path, &form);
+        if prefix == "/v1/platform" {
+            assert_eq!(status, 201, "{answer}");
+            assert_eq!(answer["example_ids"], json!([id.to_string()]));
+            assert_eq!(answer["count"], 1);
+        } else {
+            assert_eq!(status, 409, "the same example again: {answer}");
+        }
+    }
+    let (_, example) = server.get(&format!("/examples/{id}"));
+    assert_eq!(example["metadata"]["dataset_split"], json!(["train"]));
+    let url = example["attachment_urls"]["attachment.pic"]["presigned_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bytes = server.client().get(&url).send().unwrap().bytes().unwrap();
+    assert_eq!(&bytes[..], b"PNG");
+
+    // An update with only outputs keeps inputs and files.
+    let update = Multipart::new()
+        .json(&id.to_string(), &json!({}))
+        .json(&format!("{id}.outputs"), &json!({"a": "z"}));
+    let (status, answer) = send(
+        "PATCH",
+        &format!("/v1/platform/datasets/{ds}/examples"),
+        &update,
+    );
+    assert_eq!(status, 201, "{answer}");
+    let (_, example) = server.get(&format!("/examples/{id}"));
+    assert_eq!(example["inputs"], json!({"q": "x"}));
+    assert_eq!(example["outputs"], json!({"a": "z"}));
+    assert!(example["attachment_urls"]["attachment.pic"].is_object());
+
+    let bad_forms = [
+        (
+            Multipart::new().json(&format!("{id}.inputs"), &json!({})),
+            422,
+        ),
+        (Multipart::new().json("not-an-id", &json!({})), 422),
+        (
+            Multipart::new().json(&Uuid::now_v7().to_string(), &json!({"split": 3})),
+            422,
+        ),
+        (
+            Multipart::new()
+                .json(&Uuid::now_v7().to_string(), &json!({}))
+                .json(&format!("{}.inputs", Uuid::nil()), &json!([1])),
+            422,
+        ),
+    ];
+    for (form, expected) in bad_forms {
+        let (status, answer) = send(
+            "POST",
+            &format!("/v1/platform/datasets/{ds}/examples"),
+            &form,
+        );
+        assert_eq!(status, expected, "{answer}");
+    }
+    let (status, _) = send(
+        "POST",
+        &format!("/v1/platform/datasets/{}/examples", Uuid::now_v7()),
+        &form,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = server.post_json(&format!("/v1/platform/datasets/{ds}/examples"), &json!({}));
+    assert_eq!(status, 415);
+    assert_eq!(
+        server
+            .get(&format!("/examples?dataset={ds}"))
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let (status, _) = server.post_json(
+        "/v1/platform/datasets/examples/delete",
+        &json!({"example_ids": [id], "hard_delete": false}),
+    );
+    assert_eq!(status, 422);
+    let (status, answer) = server.post_json(
+        "/v1/platform/datasets/examples/delete",
+        &json!({"example_ids": [id], "hard_delete": true}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["count"], 1);
+    assert_eq!(server.get(&format!("/examples?dataset={ds}")).1, json!([]));
+    assert_eq!(
+        server.client().get(&url).send().unwrap().status().as_u16(),
+        404,
+        "files go too"
+    );
 }

@@ -999,16 +999,17 @@ pub async fn experiment_runs(
             } else {
                 crate::db::runs::query(conn, &ws, &query)?
             };
-            let mut runs = super::runs::present_rows(conn, &ws, base, rows)?;
+            let mut runs = super::runs::present_rows(conn, &ws, base.clone(), rows)?;
+            let examples = super::examples::present_rows(conn, workspace, &base, examples)?;
             Ok(examples
                 .into_iter()
                 .map(|example| {
-                    let (mine, rest): (Vec<_>, Vec<_>) = runs.drain(..).partition(|r| {
-                        r.reference_example_id.as_deref() == Some(&example.example_id)
-                    });
+                    let (mine, rest): (Vec<_>, Vec<_>) = runs
+                        .drain(..)
+                        .partition(|r| r.reference_example_id.as_deref() == Some(&example.id));
                     runs = rest;
                     ExampleWithRuns {
-                        example: super::examples::present(example),
+                        example,
                         runs: mine,
                     }
                 })

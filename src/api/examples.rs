@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::datasets::{require, resolve_as_of};
 use super::params::QueryParams;
-use super::{State, Workspace};
+use super::{State, Workspace, base_url};
 use crate::db::DbConnection;
 use crate::db::datasets::{self as store, ExampleFilter, ExampleWrite, ExampleWriteError};
 use crate::db::models::ExampleRevisionRow;
@@ -31,9 +31,50 @@ pub struct ExampleOut {
     pub created_at: String,
     /// The version at which this example last changed.
     pub modified_at: String,
+    /// `{"attachment.<name>": {"presigned_url", "mime_type"}}`
+    #[schema(value_type = Object)]
+    pub attachment_urls: Map<String, Value>,
 }
 
-pub fn present(row: ExampleRevisionRow) -> ExampleOut {
+/// Shapes examples for reading, with links to their files.
+pub fn present_rows(
+    conn: &mut DbConnection,
+    workspace: Workspace,
+    base_url: &str,
+    rows: Vec<ExampleRevisionRow>,
+) -> ApiResult<Vec<ExampleOut>> {
+    let keys: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| (r.example_id.clone(), r.valid_from))
+        .collect();
+    let mut index = store::attachment_index(conn, &keys)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let files = index
+                .remove(&(row.example_id.clone(), row.valid_from))
+                .unwrap_or_default();
+            let urls = files
+                .into_iter()
+                .map(|(name, mime)| {
+                    let url = format!(
+                        "{base_url}/examples/{}/attachments/{name}?revision={}&tenant={}",
+                        row.example_id, row.valid_from, workspace.0
+                    );
+                    (
+                        format!("attachment.{name}"),
+                        json!({"presigned_url": url, "mime_type": mime}),
+                    )
+                })
+                .collect();
+            let mut out = present(row);
+            out.attachment_urls = urls;
+            out
+        })
+        .collect())
+}
+
+fn present(row: ExampleRevisionRow) -> ExampleOut {
     let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
     ExampleOut {
         id: row.example_id,
@@ -44,6 +85,7 @@ pub fn present(row: ExampleRevisionRow) -> ExampleOut {
         source_run_id: row.source_run_id,
         created_at: format_micros(row.created_at),
         modified_at: format_micros(row.valid_from),
+        attachment_urls: Map::new(),
     }
 }
 
@@ -129,6 +171,7 @@ fn create_writes(
             metadata: object_text(body.metadata),
             source_run_id: body.source_run_id.map(|r| r.to_string()),
             splits: splits_of(body.split, &label)?,
+            attachments: None,
             created_at: body
                 .created_at
                 .map(|t| {
@@ -159,6 +202,7 @@ fn create_writes(
 async fn create_many(
     state: &State,
     workspace: Workspace,
+    base: String,
     bodies: Vec<ExampleCreate>,
 ) -> ApiResult<Vec<ExampleOut>> {
     state
@@ -167,7 +211,7 @@ async fn create_many(
             let by_dataset = create_writes(conn, workspace, bodies)?;
             let created = store::create_examples_in(conn, &workspace.id(), by_dataset)?
                 .map_err(write_error)?;
-            Ok(created.into_iter().map(present).collect())
+            present_rows(conn, workspace, &base, created)
         })
         .await
 }
@@ -187,8 +231,10 @@ pub async fn create_example(
     state: State,
     workspace: Workspace,
     body: web::Json<ExampleCreate>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let mut created = create_many(&state, workspace, vec![body.into_inner()]).await?;
+    let mut created =
+        create_many(&state, workspace, base_url(&req), vec![body.into_inner()]).await?;
     Ok(HttpResponse::Ok().json(created.remove(0)))
 }
 
@@ -206,8 +252,10 @@ pub async fn create_examples_bulk(
     state: State,
     workspace: Workspace,
     body: web::Json<Vec<ExampleCreate>>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(create_many(&state, workspace, body.into_inner()).await?))
+    let created = create_many(&state, workspace, base_url(&req), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(created))
 }
 
 #[utoipa::path(
@@ -234,6 +282,7 @@ pub async fn list_examples(
 ) -> ApiResult<HttpResponse> {
     let params = QueryParams::parse(req.query_string());
     let (limit, offset) = params.page()?;
+    let base = base_url(&req);
     for unsupported in ["metadata", "filter", "full_text_contains"] {
         if params.get(unsupported).is_some() {
             return Err(ApiError::bad_request(format!(
@@ -270,10 +319,11 @@ pub async fn list_examples(
                 limit,
                 offset,
             };
-            Ok(store::list_examples(conn, &workspace.id(), &filter)?)
+            let rows = store::list_examples(conn, &workspace.id(), &filter)?;
+            present_rows(conn, workspace, &base, rows)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(present).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(rows))
 }
 
 #[utoipa::path(
@@ -302,7 +352,8 @@ pub async fn read_example(
                 .ok_or_else(|| ApiError::unprocessable(format!("as_of: {t:?} is not a date-time")))
         })
         .transpose()?;
-    let row = state
+    let base = base_url(&req);
+    let example = state
         .db
         .run(move |conn| {
             let filter = ExampleFilter {
@@ -311,12 +362,13 @@ pub async fn read_example(
                 limit: 1,
                 ..Default::default()
             };
-            store::list_examples(conn, &workspace.id(), &filter)?
+            let rows = store::list_examples(conn, &workspace.id(), &filter)?;
+            present_rows(conn, workspace, &base, rows)?
                 .pop()
                 .ok_or_else(|| ApiError::not_found(format!("example {id} not found")))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(present(row)))
+    Ok(HttpResponse::Ok().json(example))
 }
 
 /// Fields to change; absent or null ones stay.
@@ -476,7 +528,343 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(create_example)
         .service(list_examples)
         .service(delete_examples)
+        .service(read_example_attachment)
         .service(read_example)
         .service(update_example)
         .service(delete_example);
+}
+
+/// The bytes of an example's file, at the revision the link names.
+#[utoipa::path(
+    tag = "examples",
+    params(
+        ("example_id" = Uuid, Path, description = "Example id"),
+        ("name" = String, Path, description = "Attachment name"),
+        ("revision" = i64, Query, description = "The revision, as in attachment_urls"),
+        ("tenant" = Option<Uuid>, Query, description = "Workspace, as in attachment_urls")
+    ),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 404, description = "No such file", body = ErrorBody)
+    )
+)]
+#[get("/examples/{example_id}/attachments/{name}")]
+pub async fn read_example_attachment(
+    state: State,
+    path: web::Path<(Uuid, String)>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let (id, name) = path.into_inner();
+    let params = QueryParams::parse(req.query_string());
+    let workspace = super::link_workspace(&params)?;
+    let revision = params
+        .int("revision")?
+        .ok_or_else(|| ApiError::unprocessable("query parameter revision is required"))?;
+    let file = state
+        .db
+        .run(move |conn| {
+            store::attachment(conn, &workspace.id(), &id.to_string(), revision, &name)?
+                .ok_or_else(|| ApiError::not_found(format!("example {id} has no file {name:?}")))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(file.content_type)
+        .body(file.data))
+}
+
+/// Parses the multipart form of the platform example endpoints: per example a `{id}` part
+/// (JSON: created_at, metadata, split, source_run_id, ...), optional `{id}.inputs`,
+/// `{id}.outputs`, `{id}.attachment.{name}` (or `attachments.`) and, on update,
+/// `{id}.attachments_operations` (`{"rename": {old: new}, "retain": [name]}`).
+fn examples_from_parts(
+    parts: &[crate::ingest::multipart::Part<'_>],
+    dataset_id: &str,
+) -> ApiResult<Vec<(ExampleWrite, bool)>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut writes: std::collections::HashMap<String, (ExampleWrite, bool, bool)> =
+        Default::default();
+    let bad = |part: &str, what: String| ApiError::unprocessable(format!("part {part:?}: {what}"));
+    for part in parts {
+        let (id_text, field) = part.name.split_once('.').unwrap_or((part.name, ""));
+        let id = Uuid::parse_str(id_text)
+            .map_err(|_| bad(part.name, format!("{id_text:?} is not an example id")))?
+            .to_string();
+        let entry = writes.entry(id.clone()).or_insert_with(|| {
+            order.push(id.clone());
+            let write = ExampleWrite {
+                id: id.clone(),
+                dataset_id: Some(dataset_id.to_string()),
+                ..Default::default()
+            };
+            (write, false, false)
+        });
+        let json = |what: &str| -> ApiResult<Value> {
+            serde_json::from_slice(part.body)
+                .map_err(|e| bad(part.name, format!("{what} is not valid JSON ({e})")))
+        };
+        let object = |what: &str| -> ApiResult<String> {
+            match json(what)? {
+                value @ Value::Object(_) => Ok(value.to_string()),
+                _ => Err(bad(part.name, format!("{what} must be a JSON object"))),
+            }
+        };
+        match field {
+            "" => {
+                entry.1 = true;
+                let Value::Object(mut head) = json("the example")? else {
+                    return Err(bad(part.name, "the example must be a JSON object".into()));
+                };
+                let label = format!("part {:?}", part.name);
+                entry.0.splits = splits_of(head.remove("split"), &label)?;
+                if let Some(metadata) = head.remove("metadata").filter(|m| !m.is_null()) {
+                    if !metadata.is_object() {
+                        return Err(bad(part.name, "metadata must be a JSON object".into()));
+                    }
+                    entry.0.metadata = Some(metadata.to_string());
+                }
+                if let Some(run) = head.remove("source_run_id").filter(|r| !r.is_null()) {
+                    let run = run
+                        .as_str()
+                        .and_then(|r| Uuid::parse_str(r).ok())
+                        .ok_or_else(|| bad(part.name, "source_run_id must be a UUID".into()))?;
+                    entry.0.source_run_id = Some(run.to_string());
+                }
+                if let Some(created) = head.remove("created_at").filter(|c| !c.is_null()) {
+                    entry.0.created_at =
+                        Some(created.as_str().and_then(parse_time_str).ok_or_else(|| {
+                            bad(part.name, "created_at must be a date-time".into())
+                        })?);
+                }
+                if head.get("use_source_run_io").and_then(Value::as_bool) == Some(true) {
+                    entry.2 = true;
+                }
+            }
+            "inputs" => entry.0.inputs = Some(object("inputs")?),
+            "outputs" => entry.0.outputs = Some(object("outputs")?),
+            "attachments_operations" => {
+                let operations = json("attachments_operations")?;
+                let plan = entry.0.attachments.get_or_insert_with(Default::default);
+                if let Some(rename) = operations.get("rename").and_then(Value::as_object) {
+                    for (old, new) in rename {
+                        let new = new
+                            .as_str()
+                            .ok_or_else(|| bad(part.name, "rename values must be names".into()))?;
+                        plan.rename.insert(old.clone(), new.to_string());
+                    }
+                }
+                if let Some(retain) = operations.get("retain").and_then(Value::as_array) {
+                    plan.retain = retain
+                        .iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect();
+                }
+            }
+            other => {
+                let name = other
+                    .strip_prefix("attachment.")
+                    .or_else(|| other.strip_prefix("attachments."))
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| bad(part.name, format!("unknown field {other:?}")))?;
+                let content_type = part
+                    .content_type
+                    .and_then(|ct| ct.split(';').next())
+                    .map(str::trim)
+                    .filter(|ct| !ct.is_empty())
+                    .unwrap_or("application/octet-stream");
+                entry
+                    .0
+                    .attachments
+                    .get_or_insert_with(Default::default)
+                    .uploads
+                    .push((
+                        name.to_string(),
+                        content_type.to_string(),
+                        part.body.to_vec(),
+                    ));
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|id| {
+            let (write, has_head, use_run_io) = writes.remove(&id).expect("listed above");
+            if !has_head {
+                return Err(ApiError::unprocessable(format!(
+                    "example {id}: its {id} part is missing"
+                )));
+            }
+            Ok((write, use_run_io))
+        })
+        .collect()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UploadResult {
+    pub example_ids: Vec<String>,
+    pub count: usize,
+    pub as_of: Option<String>,
+}
+
+async fn multipart_examples(
+    state: &State,
+    workspace: Workspace,
+    dataset_id: Uuid,
+    req: &HttpRequest,
+    body: &[u8],
+) -> ApiResult<Vec<(ExampleWrite, bool)>> {
+    use crate::ingest::multipart;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let boundary = multipart::boundary_from_content_type(content_type)
+        .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
+    let parts =
+        multipart::parse(body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let writes = examples_from_parts(&parts, &dataset_id.to_string())?;
+    state
+        .db
+        .run(move |conn| require(conn, workspace, dataset_id).map(|_| ()))
+        .await?;
+    Ok(writes)
+}
+
+/// Creates examples from a multipart form (with files); all or nothing, one version.
+#[utoipa::path(
+    tag = "examples",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    request_body(content_type = "multipart/form-data", description = "Parts per example: {id}, {id}.inputs, {id}.outputs, {id}.attachment.{name}"),
+    responses(
+        (status = 201, description = "Created", body = UploadResult),
+        (status = 404, description = "No such dataset or source run", body = ErrorBody),
+        (status = 409, description = "An id is taken", body = ErrorBody),
+        (status = 422, description = "Invalid example", body = ErrorBody)
+    )
+)]
+#[post("/datasets/{dataset_id}/examples")]
+pub async fn upload_examples(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let dataset_id = path.into_inner();
+    let writes = multipart_examples(&state, workspace, dataset_id, &req, &body).await?;
+    let result = state
+        .db
+        .run(move |conn| {
+            let mut ready = Vec::new();
+            for (mut write, use_run_io) in writes {
+                if use_run_io {
+                    let run_id = write.source_run_id.clone().ok_or_else(|| {
+                        ApiError::unprocessable(format!(
+                            "example {}: use_source_run_io needs source_run_id",
+                            write.id
+                        ))
+                    })?;
+                    let run = crate::db::runs::find(conn, &workspace.id(), &run_id)?.ok_or_else(
+                        || ApiError::not_found(format!("source run {run_id} not found")),
+                    )?;
+                    write.inputs = run.inputs.or(write.inputs);
+                    write.outputs = run.outputs.or(write.outputs);
+                }
+                ready.push(write);
+            }
+            let mut groups = std::collections::BTreeMap::new();
+            groups.insert(dataset_id.to_string(), ready);
+            let created =
+                store::create_examples_in(conn, &workspace.id(), groups)?.map_err(write_error)?;
+            Ok(UploadResult {
+                as_of: created.first().map(|r| format_micros(r.valid_from)),
+                count: created.len(),
+                example_ids: created.into_iter().map(|r| r.example_id).collect(),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(result))
+}
+
+/// Changes examples from a multipart form: absent parts keep their values; files follow
+/// `attachments_operations`, and new uploads without operations replace the old files.
+#[utoipa::path(
+    tag = "examples",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    request_body(content_type = "multipart/form-data", description = "Parts per example: {id}, {id}.inputs, {id}.outputs, {id}.attachment.{name}, {id}.attachments_operations"),
+    responses(
+        (status = 201, description = "Updated", body = UploadResult),
+        (status = 404, description = "No such example in the dataset", body = ErrorBody),
+        (status = 422, description = "Invalid change", body = ErrorBody)
+    )
+)]
+#[patch("/datasets/{dataset_id}/examples")]
+pub async fn update_examples_multipart(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let dataset_id = path.into_inner();
+    let writes: Vec<ExampleWrite> = multipart_examples(&state, workspace, dataset_id, &req, &body)
+        .await?
+        .into_iter()
+        .map(|(write, _)| write)
+        .collect();
+    let result = state
+        .db
+        .run(move |conn| {
+            let updated =
+                store::update_examples(conn, &workspace.id(), writes)?.map_err(write_error)?;
+            Ok(UploadResult {
+                as_of: updated.first().map(|r| format_micros(r.valid_from)),
+                count: updated.len(),
+                example_ids: updated.into_iter().map(|r| r.example_id).collect(),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(result))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct HardDelete {
+    pub example_ids: Vec<Uuid>,
+    pub hard_delete: bool,
+}
+
+/// Deletes examples from every version of their dataset, files included.
+#[utoipa::path(
+    tag = "examples",
+    request_body = HardDelete,
+    responses(
+        (status = 200, description = "Deleted", body = UploadResult),
+        (status = 422, description = "hard_delete must be true", body = ErrorBody)
+    )
+)]
+#[post("/datasets/examples/delete")]
+pub async fn hard_delete_examples(
+    state: State,
+    workspace: Workspace,
+    body: web::Json<HardDelete>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    if !body.hard_delete {
+        return Err(ApiError::unprocessable(
+            "hard_delete must be true here; DELETE /examples deletes from the next version on",
+        ));
+    }
+    let ids: Vec<String> = body.example_ids.iter().map(Uuid::to_string).collect();
+    let deleted = state
+        .db
+        .run(move |conn| Ok(store::hard_delete_examples(conn, &workspace.id(), &ids)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"count": deleted.len(), "example_ids": deleted})))
+}
+
+/// Routes the SDKs reach under `/v1/platform` (or `/api/v1/platform`).
+pub fn platform_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(hard_delete_examples)
+        .service(upload_examples)
+        .service(update_examples_multipart);
 }

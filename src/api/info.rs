@@ -58,8 +58,8 @@ pub async fn info(state: State) -> HttpResponse {
         instance_flags: InstanceFlags {
             zstd_compression_enabled: true,
             gzip_body_enabled: true,
-            // Example uploads arrive with the datasets work; until then the SDK uses JSON.
-            dataset_examples_multipart_enabled: false,
+            dataset_examples_multipart_enabled: true,
+            // The deprecated upsert endpoint (`/v1/platform/examples/multipart`) is not served.
             examples_multipart_enabled: false,
         },
         git_sha: option_env!("LOOPSMITH_GIT_SHA").map(str::to_string),

@@ -147,3 +147,13 @@ pub fn deleted_or_not_found(
         Err(ApiError::not_found(format!("{what} {id} not found")))
     }
 }
+
+/// The workspace named by a download link (`tenant=`); links carry it because the SDKs fetch
+/// them without headers. (Links are to be signed once authentication exists.)
+pub fn link_workspace(params: &params::QueryParams) -> Result<Workspace, ApiError> {
+    Ok(params
+        .uuids("tenant")?
+        .into_iter()
+        .next()
+        .map_or(Workspace(DEFAULT_WORKSPACE_ID), Workspace))
+}

@@ -126,7 +126,10 @@ impl RunContext {
             .into_iter()
             .flatten()
             .map(|(name, mime)| {
-                let url = format!("{}/runs/{}/attachments/{}", self.base_url, row.id, name);
+                let url = format!(
+                    "{}/runs/{}/attachments/{}?tenant={}",
+                    self.base_url, row.id, name, self.workspace_id
+                );
                 (
                     format!("attachment.{name}"),
                     serde_json::json!({"presigned_url": url, "mime_type": mime}),
@@ -414,7 +417,8 @@ pub async fn query_runs(
     tag = "runs",
     params(
         ("run_id" = Uuid, Path, description = "Run id"),
-        ("name" = String, Path, description = "Attachment name")
+        ("name" = String, Path, description = "Attachment name"),
+        ("tenant" = Option<Uuid>, Query, description = "Workspace, as in s3_urls")
     ),
     responses(
         (status = 200, description = "The attachment's bytes"),
@@ -424,10 +428,11 @@ pub async fn query_runs(
 #[get("/runs/{run_id}/attachments/{name}")]
 pub async fn read_attachment(
     state: State,
-    workspace: Workspace,
     path: web::Path<(Uuid, String)>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let (run_id, name) = path.into_inner();
+    let workspace = super::link_workspace(&super::params::QueryParams::parse(req.query_string()))?;
     let attachment = state
         .db
         .run(move |conn| {

@@ -6,8 +6,12 @@ use diesel::dsl::{count_star, max};
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::models::{DatasetRow, DatasetTagRow, DatasetVersionRow, ExampleRevisionRow};
-use super::schema::{dataset_tags, dataset_versions, datasets, example_revisions, sessions};
+use super::models::{
+    DatasetRow, DatasetTagRow, DatasetVersionRow, ExampleAttachmentRow, ExampleRevisionRow,
+};
+use super::schema::{
+    dataset_tags, dataset_versions, datasets, example_attachments, example_revisions, sessions,
+};
 use super::sessions::escape_like;
 use crate::time::now_micros;
 
@@ -351,6 +355,153 @@ pub struct ExampleWrite {
     /// `metadata.dataset_split` as a list; `None` keeps what the metadata says.
     pub splits: Option<Vec<String>>,
     pub created_at: Option<i64>,
+    /// Files to attach; `None` keeps the example's files as they are.
+    pub attachments: Option<AttachmentPlan>,
+}
+
+/// What an example's files become: the ones renamed or retained from its last revision,
+/// plus the uploads (which win on a name clash).
+#[derive(Debug, Clone, Default)]
+pub struct AttachmentPlan {
+    /// (name, content type, bytes)
+    pub uploads: Vec<(String, String, Vec<u8>)>,
+    pub rename: HashMap<String, String>,
+    pub retain: Vec<String>,
+}
+
+/// An attached file: name, content type, bytes.
+pub type File = (String, String, Vec<u8>);
+
+impl AttachmentPlan {
+    /// The files of the new revision, given the previous revision's.
+    pub fn apply(&self, previous: Vec<ExampleAttachmentRow>) -> Vec<File> {
+        let mut files: std::collections::BTreeMap<String, (String, Vec<u8>)> = Default::default();
+        for old in previous {
+            if let Some(new_name) = self.rename.get(&old.name) {
+                files.insert(new_name.clone(), (old.content_type, old.data));
+            } else if self.retain.contains(&old.name) {
+                files.insert(old.name, (old.content_type, old.data));
+            }
+        }
+        for (name, content_type, data) in &self.uploads {
+            files.insert(name.clone(), (content_type.clone(), data.clone()));
+        }
+        files
+            .into_iter()
+            .map(|(name, (ct, data))| (name, ct, data))
+            .collect()
+    }
+}
+
+fn attachments_of(
+    conn: &mut DbConnection,
+    example_id: &str,
+    valid_from: i64,
+) -> QueryResult<Vec<ExampleAttachmentRow>> {
+    example_attachments::table
+        .filter(example_attachments::example_id.eq(example_id))
+        .filter(example_attachments::valid_from.eq(valid_from))
+        .select(ExampleAttachmentRow::as_select())
+        .load(conn)
+}
+
+fn attach(conn: &mut DbConnection, row: &ExampleRevisionRow, files: Vec<File>) -> QueryResult<()> {
+    for (name, content_type, data) in files {
+        diesel::insert_into(example_attachments::table)
+            .values(ExampleAttachmentRow {
+                example_id: row.example_id.clone(),
+                valid_from: row.valid_from,
+                name,
+                content_type,
+                data,
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Names and content types of files, by (example id, revision).
+pub type AttachmentIndex = HashMap<(String, i64), Vec<(String, String)>>;
+
+/// Names and content types of the files of these revisions.
+pub fn attachment_index(
+    conn: &mut DbConnection,
+    revisions: &[(String, i64)],
+) -> QueryResult<AttachmentIndex> {
+    let mut index = AttachmentIndex::new();
+    let ids: Vec<String> = revisions.iter().map(|(id, _)| id.clone()).collect();
+    let wanted: std::collections::HashSet<&(String, i64)> = revisions.iter().collect();
+    for chunk in ids.chunks(400) {
+        let found: Vec<(String, i64, String, String)> = example_attachments::table
+            .filter(example_attachments::example_id.eq_any(chunk))
+            .select((
+                example_attachments::example_id,
+                example_attachments::valid_from,
+                example_attachments::name,
+                example_attachments::content_type,
+            ))
+            .order(example_attachments::name.asc())
+            .load(conn)?;
+        for (id, valid_from, name, content_type) in found {
+            let key = (id, valid_from);
+            if wanted.contains(&key) {
+                index.entry(key).or_default().push((name, content_type));
+            }
+        }
+    }
+    Ok(index)
+}
+
+/// One file of one revision, if that revision is in the workspace.
+pub fn attachment(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    example_id: &str,
+    valid_from: i64,
+    name: &str,
+) -> QueryResult<Option<ExampleAttachmentRow>> {
+    let in_workspace = example_revisions::table
+        .find((example_id, valid_from))
+        .filter(example_revisions::workspace_id.eq(workspace_id))
+        .select(count_star())
+        .first::<i64>(conn)?
+        > 0;
+    if !in_workspace {
+        return Ok(None);
+    }
+    example_attachments::table
+        .find((example_id, valid_from, name))
+        .select(ExampleAttachmentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Removes examples from every version, files included; returns the ids that existed.
+pub fn hard_delete_examples(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    ids: &[String],
+) -> QueryResult<Vec<String>> {
+    conn.transaction(|conn| {
+        let mut existing: Vec<String> = example_revisions::table
+            .filter(example_revisions::workspace_id.eq(workspace_id))
+            .filter(example_revisions::example_id.eq_any(ids))
+            .select(example_revisions::example_id)
+            .distinct()
+            .load(conn)?;
+        existing.sort();
+        diesel::delete(
+            example_attachments::table.filter(example_attachments::example_id.eq_any(&existing)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            example_revisions::table
+                .filter(example_revisions::workspace_id.eq(workspace_id))
+                .filter(example_revisions::example_id.eq_any(&existing)),
+        )
+        .execute(conn)?;
+        Ok(existing)
+    })
 }
 
 /// Why an example write was refused; nothing was written.
@@ -458,14 +609,26 @@ fn create_examples(
             }
         }
         let as_of = new_version(conn, dataset_id)?;
+        let mut files = Vec::new();
         let rows: Vec<ExampleRevisionRow> = writes
             .into_iter()
-            .map(|w| revision(workspace_id, dataset_id, w, as_of))
+            .map(|mut w| {
+                files.push(
+                    w.attachments
+                        .take()
+                        .map(|plan| plan.uploads)
+                        .unwrap_or_default(),
+                );
+                revision(workspace_id, dataset_id, w, as_of)
+            })
             .collect();
         for chunk in rows.chunks(400) {
             super::per_backend!(conn, |c| diesel::insert_into(example_revisions::table)
                 .values(chunk)
                 .execute(c))?;
+        }
+        for (row, uploads) in rows.iter().zip(files) {
+            attach(conn, row, uploads)?;
         }
         Ok(Ok((as_of, rows)))
     })
@@ -565,6 +728,14 @@ pub fn update_examples(
                 }
             };
             close(conn, old, as_of)?;
+            let previous_files = attachments_of(conn, &old.example_id, old.valid_from)?;
+            let files = match &write.attachments {
+                None => previous_files
+                    .into_iter()
+                    .map(|f| (f.name, f.content_type, f.data))
+                    .collect(),
+                Some(plan) => plan.apply(previous_files),
+            };
             let merged = ExampleWrite {
                 id: write.id,
                 dataset_id: None,
@@ -574,6 +745,7 @@ pub fn update_examples(
                 source_run_id: write.source_run_id.or_else(|| old.source_run_id.clone()),
                 splits: write.splits,
                 created_at: Some(old.created_at),
+                attachments: None,
             };
             let row = revision(workspace_id, &old.dataset_id, merged, as_of);
             let label = format!("example {}", row.example_id);
@@ -583,6 +755,7 @@ pub fn update_examples(
             diesel::insert_into(example_revisions::table)
                 .values(&row)
                 .execute(conn)?;
+            attach(conn, &row, files)?;
             updated.push(row);
         }
         Ok(updated)

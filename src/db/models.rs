@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    dataset_tags, dataset_versions, datasets, example_revisions, feedback, feedback_configs,
-    feedback_tokens, run_attachments, runs, sessions, workspaces,
+    dataset_tags, dataset_versions, datasets, example_attachments, example_revisions, feedback,
+    feedback_configs, feedback_tokens, run_attachments, runs, sessions, workspaces,
 };
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -170,4 +170,14 @@ pub struct ExampleRevisionRow {
     pub source_run_id: Option<String>,
     pub splits: String,
     pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = example_attachments)]
+pub struct ExampleAttachmentRow {
+    pub example_id: String,
+    pub valid_from: i64,
+    pub name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }

@@ -162,6 +162,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    example_attachments (example_id, valid_from, name) {
+        example_id -> Text,
+        valid_from -> BigInt,
+        name -> Text,
+        content_type -> Text,
+        data -> Binary,
+    }
+}
+
 diesel::joinable!(sessions -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,

@@ -156,3 +156,41 @@ def test_csv_and_dataframe_upload(client, tmp_path):
         client.upload_csv(str(path), input_keys=["nope"], output_keys=[], name=name + "-2")
     assert "nope" in str(missing.value)
     assert not client.has_dataset(dataset_name=name + "-2")
+
+
+def test_examples_with_attachments(client):
+    from langsmith.schemas import ExampleUpdateWithAttachments  # noqa: F401 - present in 0.10.5
+
+    ds = client.create_dataset(f"files-{uuid.uuid4().hex[:8]}")
+    example_id = uuid.uuid4()
+    client.create_examples(dataset_id=ds.id, examples=[{
+        "id": example_id,
+        "inputs": {"question": "what is in the picture?"},
+        "outputs": {"answer": "a cat"},
+        "attachments": {"image": ("image/png", b"\x89PNGcat"), "notes": ("text/plain", b"n1")},
+    }])
+    (example,) = client.list_examples(dataset_id=ds.id, include_attachments=True)
+    assert sorted(example.attachments) == ["image", "notes"]
+    assert example.attachments["image"]["reader"].read() == b"\x89PNGcat"
+    assert example.attachments["image"]["mime_type"] == "image/png"
+    v1 = client.read_example(example_id).modified_at
+
+    # Keep "image" under a new name, drop "notes", add "audio"; inputs untouched.
+    client.update_examples(dataset_id=ds.id, updates=[{
+        "id": example_id,
+        "outputs": {"answer": "a black cat"},
+        "attachments": {"audio": ("audio/wav", b"RIFF")},
+        "attachments_operations": {"rename": {"image": "photo"}, "retain": []},
+    }])
+    updated = client.read_example(example_id)
+    assert sorted(updated.attachments) == ["audio", "photo"]
+    assert updated.attachments["photo"]["reader"].read() == b"\x89PNGcat"
+    assert updated.inputs == {"question": "what is in the picture?"}
+    assert updated.outputs == {"answer": "a black cat"}
+    # The earlier version still has its own files.
+    (old,) = client.list_examples(dataset_id=ds.id, as_of=v1, include_attachments=True)
+    assert sorted(old.attachments) == ["image", "notes"]
+
+    client.delete_examples(example_ids=[example_id], hard_delete=True)
+    assert list(client.list_examples(dataset_id=ds.id)) == []
+    assert list(client.list_examples(dataset_id=ds.id, as_of=v1)) == []
