@@ -56,3 +56,39 @@ def test_evaluate_runs_an_experiment(client):
     assert [p.name for p in experiments] == [results.experiment_name]
     # Evaluator runs are traced into the "evaluators" project.
     assert client.has_project("evaluators")
+
+
+def test_aevaluate_and_evaluating_an_existing_experiment(client):
+    import asyncio
+
+    from langsmith import aevaluate
+
+    ds = client.create_dataset(f"aqa-{uuid.uuid4().hex[:8]}")
+    client.create_examples(dataset_id=ds.id, inputs=[{"n": 1}, {"n": 2}, {"n": 3}], outputs=[{"sq": 1}, {"sq": 4}, {"sq": 10}])
+
+    async def target(inputs):
+        return {"sq": inputs["n"] ** 2}
+
+    def correct(outputs, reference_outputs):
+        return {"key": "correct", "score": outputs["sq"] == reference_outputs["sq"]}
+
+    results = asyncio.run(aevaluate(target, data=ds.name, evaluators=[correct], client=client,
+                                    experiment_prefix="async"))
+    client.flush()
+    name = results.experiment_name
+
+    def scored(key, n):
+        def check():
+            stats = client.read_project(project_name=name, include_stats=True)
+            return stats if stats.feedback_stats.get(key, {}).get("n") == n else None
+        return wait_for(check)
+
+    assert abs(scored("correct", 3).feedback_stats["correct"]["avg"] - 2 / 3) < 1e-9
+
+    # Score the same experiment again with another evaluator, without re-running the target.
+    def big(run, example):
+        return {"key": "big", "score": run.outputs["sq"] > 3}
+
+    evaluate(name, evaluators=[big], client=client)
+    client.flush()
+    assert abs(scored("big", 3).feedback_stats["big"]["avg"] - 2 / 3) < 1e-9
