@@ -7,5 +7,6 @@ pub mod dataset_files;
 pub mod db;
 pub mod error;
 pub mod ingest;
+pub mod json_match;
 pub mod schema_check;
 pub mod time;

@@ -88,7 +88,21 @@ fn datasets_crud_and_conflicts(server: &TestServer) {
         1
     );
     assert_eq!(server.get("/datasets?data_type=chat").1, json!([]));
-    assert_eq!(server.get("/datasets?metadata=%7B%7D").0, 400);
+    // Both datasets made by create_dataset carry {"k": "v"}.
+    assert_eq!(
+        server
+            .get("/datasets?metadata=%7B%22k%22%3A%22v%22%7D")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        server.get("/datasets?metadata=%7B%22k%22%3A%22w%22%7D").1,
+        json!([])
+    );
+    assert_eq!(server.get("/datasets?metadata=%5B1%5D").0, 422);
     assert_eq!(server.delete(&format!("/datasets/{id}")).0, 200);
     assert_eq!(server.get(&format!("/datasets/{id}")).0, 404);
     assert_eq!(server.delete(&format!("/datasets/{id}")).0, 404);

@@ -285,11 +285,11 @@ pub async fn list_datasets(
 ) -> ApiResult<HttpResponse> {
     let params = QueryParams::parse(req.query_string());
     let (limit, offset) = params.page()?;
-    if params.get("metadata").is_some() {
-        return Err(ApiError::bad_request(
-            "metadata: filtering datasets by metadata is not supported by this server yet",
-        ));
-    }
+    let metadata = params
+        .get("metadata")
+        .map(crate::json_match::parse_filter)
+        .transpose()
+        .map_err(ApiError::Unprocessable)?;
     let data_types: Vec<String> = params
         .all("data_type")
         .into_iter()
@@ -320,8 +320,26 @@ pub async fn list_datasets(
     let out = state
         .db
         .run(move |conn| {
-            store::list(conn, &workspace.id(), &filter)?
-                .into_iter()
+            let rows = match &metadata {
+                None => store::list(conn, &workspace.id(), &filter)?,
+                // Metadata is matched here, then paged: a workspace has few datasets.
+                Some(wanted) => {
+                    let all = DatasetFilter {
+                        limit: i64::MAX,
+                        offset: 0,
+                        ..filter
+                    };
+                    let rows = store::list(conn, &workspace.id(), &all)?;
+                    crate::json_match::page_matching(
+                        rows,
+                        wanted,
+                        |r| r.metadata.as_deref(),
+                        offset,
+                        limit,
+                    )
+                }
+            };
+            rows.into_iter()
                 .map(|row| present(conn, row))
                 .collect::<ApiResult<Vec<_>>>()
         })

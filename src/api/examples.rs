@@ -283,7 +283,12 @@ pub async fn list_examples(
     let params = QueryParams::parse(req.query_string());
     let (limit, offset) = params.page()?;
     let base = base_url(&req);
-    for unsupported in ["metadata", "filter", "full_text_contains"] {
+    let metadata = params
+        .get("metadata")
+        .map(crate::json_match::parse_filter)
+        .transpose()
+        .map_err(ApiError::Unprocessable)?;
+    for unsupported in ["filter", "full_text_contains"] {
         if params.get(unsupported).is_some() {
             return Err(ApiError::bad_request(format!(
                 "{unsupported}: this example filter is not supported by this server yet"
@@ -319,7 +324,25 @@ pub async fn list_examples(
                 limit,
                 offset,
             };
-            let rows = store::list_examples(conn, &workspace.id(), &filter)?;
+            let rows = match &metadata {
+                None => store::list_examples(conn, &workspace.id(), &filter)?,
+                // Metadata is matched here, then paged.
+                Some(wanted) => {
+                    let all = ExampleFilter {
+                        limit: i64::MAX,
+                        offset: 0,
+                        ..filter
+                    };
+                    let rows = store::list_examples(conn, &workspace.id(), &all)?;
+                    crate::json_match::page_matching(
+                        rows,
+                        wanted,
+                        |r| r.metadata.as_deref(),
+                        offset,
+                        limit,
+                    )
+                }
+            };
             present_rows(conn, workspace, &base, rows)
         })
         .await?;

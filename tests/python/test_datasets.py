@@ -194,3 +194,16 @@ def test_examples_with_attachments(client):
     client.delete_examples(example_ids=[example_id], hard_delete=True)
     assert list(client.list_examples(dataset_id=ds.id)) == []
     assert list(client.list_examples(dataset_id=ds.id, as_of=v1)) == []
+
+
+def test_metadata_filters(client):
+    tag = uuid.uuid4().hex[:8]
+    a = client.create_dataset(f"meta-a-{tag}", metadata={"assistant": "a1", "team": tag})
+    client.create_dataset(f"meta-b-{tag}", metadata={"assistant": "a2", "team": tag})
+    found = list(client.list_datasets(metadata={"assistant": "a1", "team": tag}))
+    assert [d.id for d in found] == [a.id]
+    assert len(list(client.list_datasets(metadata={"team": tag}))) == 2
+    client.create_examples(dataset_id=a.id, inputs=[{"i": 1}, {"i": 2}, {"i": 3}],
+                           metadata=[{"rating": "up", "turn": 1}, {"rating": "down"}, {"rating": "up"}])
+    ups = list(client.list_examples(dataset_id=a.id, metadata={"rating": "up"}))
+    assert sorted(e.inputs["i"] for e in ups) == [1, 3]
