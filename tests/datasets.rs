@@ -16,6 +16,7 @@ backend_tests!(
     exports,
     csv_upload_bad_input,
     multipart_examples_and_files,
+    comparative_experiments,
 );
 
 fn create_dataset(server: &TestServer, name: &str) -> String {
@@ -635,4 +636,60 @@ fn multipart_examples_and_files(server: &TestServer) {
         404,
         "files go too"
     );
+}
+
+fn comparative_experiments(server: &TestServer) {
+    let ds = create_dataset(server, "pairwise");
+    let other = create_dataset(server, "elsewhere");
+    let experiment = |name: &str, dataset: &str| {
+        let (status, project) = server.post_json(
+            "/sessions",
+            &json!({"name": name, "reference_dataset_id": dataset}),
+        );
+        assert_eq!(status, 200);
+        project["id"].as_str().unwrap().to_string()
+    };
+    let (a, b, c) = (
+        experiment("exp-a", &ds),
+        experiment("exp-b", &ds),
+        experiment("exp-c", &other),
+    );
+    let (status, created) = server.post_json(
+        "/datasets/comparative",
+        &json!({"name": "a vs b", "experiment_ids": [a, b], "reference_dataset_id": ds, "extra": {"metadata": {"m": 1}}}),
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["experiments_info"].as_array().unwrap().len(), 2);
+    assert!(created["tenant_id"].is_string() && created["modified_at"].is_string());
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = server.post_json(
+        "/feedback",
+        &json!({"run_id": Uuid::now_v7(), "key": "preference", "score": 1, "comparative_experiment_id": id}),
+    );
+    assert_eq!(status, 200);
+    for (body, expected) in [
+        (
+            json!({"experiment_ids": [a], "reference_dataset_id": ds}),
+            422,
+        ),
+        (
+            json!({"experiment_ids": [a, c], "reference_dataset_id": ds}),
+            422,
+        ),
+        (
+            json!({"experiment_ids": [a, Uuid::now_v7()], "reference_dataset_id": ds}),
+            404,
+        ),
+        (
+            json!({"experiment_ids": [a, b], "reference_dataset_id": Uuid::now_v7()}),
+            404,
+        ),
+        (
+            json!({"id": id, "experiment_ids": [a, b], "reference_dataset_id": ds}),
+            409,
+        ),
+    ] {
+        let (status, answer) = server.post_json("/datasets/comparative", &body);
+        assert_eq!(status, expected, "{body}: {answer}");
+    }
 }

@@ -856,6 +856,122 @@ pub async fn export_dataset(
     Ok(HttpResponse::Ok().content_type(content_type).body(body))
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct ComparativeCreate {
+    pub id: Option<Uuid>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub experiment_ids: Vec<Uuid>,
+    pub reference_dataset_id: Uuid,
+    pub created_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<Map<String, Value>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ComparativeOut {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tenant_id: String,
+    pub created_at: String,
+    pub modified_at: String,
+    pub reference_dataset_id: String,
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub experiments_info: Vec<Value>,
+    #[schema(value_type = Object)]
+    pub feedback_stats: Map<String, Value>,
+}
+
+/// Groups experiments on one dataset for side-by-side (pairwise) judging.
+#[utoipa::path(
+    tag = "datasets",
+    request_body = ComparativeCreate,
+    responses(
+        (status = 200, description = "The comparative experiment", body = ComparativeOut),
+        (status = 404, description = "No such dataset or experiment", body = ErrorBody),
+        (status = 409, description = "Id taken", body = ErrorBody),
+        (status = 422, description = "Experiments of another dataset, or none", body = ErrorBody)
+    )
+)]
+#[post("/datasets/comparative")]
+pub async fn create_comparative(
+    state: State,
+    workspace: Workspace,
+    body: web::Json<ComparativeCreate>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    if body.experiment_ids.len() < 2 {
+        return Err(ApiError::unprocessable(
+            "experiment_ids: compare at least two experiments",
+        ));
+    }
+    let created_at = match &body.created_at {
+        Some(t) => parse_time_str(t).ok_or_else(|| {
+            ApiError::unprocessable(format!("created_at: {t:?} is not a date-time"))
+        })?,
+        None => now_micros(),
+    };
+    let out = state
+        .db
+        .run(move |conn| {
+            let dataset = require(conn, workspace, body.reference_dataset_id)?;
+            let mut info = Vec::new();
+            for experiment in &body.experiment_ids {
+                let project =
+                    crate::db::sessions::find(conn, &workspace.id(), &experiment.to_string())?
+                        .ok_or_else(|| {
+                            ApiError::not_found(format!("experiment {experiment} not found"))
+                        })?;
+                if project.reference_dataset_id.as_deref() != Some(dataset.id.as_str()) {
+                    return Err(ApiError::unprocessable(format!(
+                        "experiment {experiment} is not an experiment on dataset {}",
+                        dataset.id
+                    )));
+                }
+                info.push(serde_json::json!({"id": project.id, "name": project.name}));
+            }
+            let row = crate::db::models::ComparativeExperimentRow {
+                id: body.id.unwrap_or_else(Uuid::now_v7).to_string(),
+                workspace_id: workspace.id(),
+                name: body.name,
+                description: body.description,
+                reference_dataset_id: dataset.id,
+                experiment_ids: serde_json::to_string(&body.experiment_ids).unwrap_or_default(),
+                extra: body.extra.map(|e| Value::Object(e).to_string()),
+                created_at,
+                modified_at: created_at,
+            };
+            if !crate::db::comparative::insert(conn, &row)? {
+                return Err(ApiError::conflict(format!(
+                    "comparative experiment {} already exists",
+                    row.id
+                )));
+            }
+            let feedback_stats =
+                crate::db::comparative::feedback_stats(conn, &row.workspace_id, &row.id)?
+                    .into_iter()
+                    .map(|(key, n, avg)| (key, serde_json::json!({"n": n, "avg": avg})))
+                    .collect();
+            Ok(ComparativeOut {
+                id: row.id,
+                name: row.name,
+                description: row.description,
+                tenant_id: row.workspace_id,
+                created_at: format_micros(row.created_at),
+                modified_at: format_micros(row.modified_at),
+                reference_dataset_id: row.reference_dataset_id,
+                extra: json_of(row.extra),
+                experiments_info: info,
+                feedback_stats,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct VersionDiff {
     pub examples_modified: Vec<String>,
@@ -1039,6 +1155,7 @@ pub async fn experiment_runs(
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create_dataset)
+        .service(create_comparative)
         .service(upload_csv)
         .service(list_datasets)
         .service(diff_versions)

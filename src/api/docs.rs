@@ -43,6 +43,7 @@ use utoipa::OpenApi;
         super::feedback_configs::delete_config,
         super::datasets::create_dataset,
         super::datasets::upload_csv,
+        super::datasets::create_comparative,
         super::datasets::list_datasets,
         super::datasets::read_dataset,
         super::datasets::update_dataset,

@@ -3,8 +3,9 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    dataset_tags, dataset_versions, datasets, example_attachments, example_revisions, feedback,
-    feedback_configs, feedback_tokens, run_attachments, runs, sessions, workspaces,
+    comparative_experiments, dataset_tags, dataset_versions, datasets, example_attachments,
+    example_revisions, feedback, feedback_configs, feedback_tokens, run_attachments, runs,
+    sessions, workspaces,
 };
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -180,4 +181,19 @@ pub struct ExampleAttachmentRow {
     pub name: String,
     pub content_type: String,
     pub data: Vec<u8>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = comparative_experiments, treat_none_as_default_value = false)]
+pub struct ComparativeExperimentRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub reference_dataset_id: String,
+    /// JSON array of project ids.
+    pub experiment_ids: String,
+    pub extra: Option<String>,
+    pub created_at: i64,
+    pub modified_at: i64,
 }

@@ -172,6 +172,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    comparative_experiments (id) {
+        id -> Text,
+        workspace_id -> Text,
+        name -> Nullable<Text>,
+        description -> Nullable<Text>,
+        reference_dataset_id -> Text,
+        experiment_ids -> Text,
+        extra -> Nullable<Text>,
+        created_at -> BigInt,
+        modified_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,

@@ -92,3 +92,31 @@ def test_aevaluate_and_evaluating_an_existing_experiment(client):
     evaluate(name, evaluators=[big], client=client)
     client.flush()
     assert abs(scored("big", 3).feedback_stats["big"]["avg"] - 2 / 3) < 1e-9
+
+
+def test_pairwise_comparison_of_two_experiments(client):
+    ds = client.create_dataset(f"pair-{uuid.uuid4().hex[:8]}")
+    client.create_examples(dataset_id=ds.id, inputs=[{"q": "hi"}, {"q": "bye"}], outputs=[{"a": "HI"}, {"a": "BYE"}])
+    first = evaluate(lambda inputs: {"a": inputs["q"].upper()}, data=ds.name, client=client, experiment_prefix="upper")
+    second = evaluate(lambda inputs: {"a": inputs["q"]}, data=ds.name, client=client, experiment_prefix="same")
+    client.flush()
+    for experiment in (first, second):
+        wait_for(lambda e=experiment: (lambda rs: rs if len(rs) == 2 else None)(
+            list(client.list_runs(project_name=e.experiment_name, is_root=True))))
+
+    def prefer_upper(runs, example):
+        return {"key": "preference", "scores": {r.id: 1 if r.outputs["a"].isupper() else 0 for r in runs}}
+
+    evaluate((first.experiment_name, second.experiment_name), evaluators=[prefer_upper], client=client)
+    client.flush()
+
+    def preferences():
+        found = list(client.list_feedback(feedback_key=["preference"]))
+        return found if len(found) == 4 else None
+
+    feedback = wait_for(preferences)
+    assert sorted(f.score for f in feedback) == [0, 0, 1, 1]
+    (comparison,) = {f.comparative_experiment_id for f in feedback}
+    assert comparison is not None
+    # Each example's pair of runs shares one feedback group.
+    assert len({f.feedback_group_id for f in feedback}) == 2

@@ -1,0 +1,2 @@
+DROP INDEX feedback_comparative;
+DROP TABLE comparative_experiments;
