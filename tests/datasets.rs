@@ -17,6 +17,7 @@ backend_tests!(
     csv_upload_bad_input,
     multipart_examples_and_files,
     comparative_experiments,
+    sharing_opens_read_only_public_reads,
 );
 
 fn create_dataset(server: &TestServer, name: &str) -> String {
@@ -692,4 +693,67 @@ fn comparative_experiments(server: &TestServer) {
         let (status, answer) = server.post_json("/datasets/comparative", &body);
         assert_eq!(status, expected, "{body}: {answer}");
     }
+}
+
+fn sharing_opens_read_only_public_reads(server: &TestServer) {
+    // A dataset in a second workspace, shared; its token alone opens it.
+    let other = server.create_workspace();
+    let (status, ds) = server.post_json_in(&other, "/datasets", &json!({"name": "shared"}));
+    assert_eq!(status, 200);
+    let ds = ds["id"].as_str().unwrap().to_string();
+    let (status, _) = server.post_json_in(
+        &other,
+        "/examples",
+        &json!({"dataset_id": ds, "inputs": {"q": 1}}),
+    );
+    assert_eq!(status, 200);
+    let put = |workspace: Option<Uuid>| {
+        let mut request = server
+            .client()
+            .put(format!("{}/datasets/{ds}/share", server.url));
+        if let Some(w) = workspace {
+            request = request.header("x-tenant-id", w.to_string());
+        }
+        common::send(
+            request
+                .header("content-type", "application/json")
+                .body(json!({"dataset_id": ds}).to_string()),
+        )
+    };
+    assert_eq!(put(None).0, 404, "another workspace cannot share it");
+    let (status, share) = put(Some(other));
+    assert_eq!(status, 200, "{share}");
+    let token = share["share_token"].as_str().unwrap().to_string();
+    assert_eq!(server.get(&format!("/public/{token}/datasets")).1["id"], ds);
+    assert_eq!(
+        server
+            .get(&format!("/public/{token}/examples"))
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        server.get(&format!("/public/{token}/datasets/sessions")).1,
+        json!([])
+    );
+    assert_eq!(
+        server
+            .get(&format!("/public/{}/datasets", Uuid::new_v4()))
+            .0,
+        404
+    );
+    assert_eq!(server.get("/public/not-a-token/datasets").0, 422);
+    let unshare = |workspace: Uuid| {
+        common::send(
+            server
+                .client()
+                .delete(format!("{}/datasets/{ds}/share", server.url))
+                .header("x-tenant-id", workspace.to_string()),
+        )
+    };
+    assert_eq!(unshare(other).0, 200);
+    assert_eq!(unshare(other).0, 404);
+    assert_eq!(server.get(&format!("/public/{token}/datasets")).0, 404);
 }

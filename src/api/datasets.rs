@@ -973,6 +973,217 @@ pub async fn create_comparative(
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct DatasetShare {
+    pub dataset_id: String,
+    pub share_token: String,
+}
+
+/// Shares the dataset read-only: its token opens `/public/{token}/...` without an API key.
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    responses(
+        (status = 200, description = "The share (the same token if already shared)", body = DatasetShare),
+        (status = 404, description = "No such dataset", body = ErrorBody)
+    )
+)]
+#[put("/datasets/{dataset_id}/share")]
+pub async fn share_dataset(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let token = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            Ok(store::share(conn, &id.to_string())?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DatasetShare {
+        dataset_id: id.to_string(),
+        share_token: token,
+    }))
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    responses(
+        (status = 200, description = "The share", body = DatasetShare),
+        (status = 404, description = "No such dataset, or not shared", body = ErrorBody)
+    )
+)]
+#[get("/datasets/{dataset_id}/share")]
+pub async fn read_share(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let token = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            store::share_token(conn, &id.to_string())?
+                .ok_or_else(|| ApiError::not_found(format!("dataset {id} is not shared")))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DatasetShare {
+        dataset_id: id.to_string(),
+        share_token: token,
+    }))
+}
+
+#[utoipa::path(
+    tag = "datasets",
+    params(("dataset_id" = Uuid, Path, description = "Dataset id")),
+    responses(
+        (status = 200, description = "No longer shared"),
+        (status = 404, description = "No such dataset, or not shared", body = ErrorBody)
+    )
+)]
+#[delete("/datasets/{dataset_id}/share")]
+pub async fn unshare_dataset(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let removed = state
+        .db
+        .run(move |conn| {
+            require(conn, workspace, id)?;
+            Ok(store::unshare(conn, &id.to_string())?)
+        })
+        .await?;
+    super::deleted_or_not_found(removed, "share of dataset", id)
+}
+
+/// The dataset a share token opens (and its workspace, which public reads act in).
+fn shared(conn: &mut DbConnection, token: Uuid) -> ApiResult<(DatasetRow, Workspace)> {
+    let row = store::shared_dataset(conn, &token.to_string())?
+        .ok_or_else(|| ApiError::not_found(format!("no dataset is shared as {token}")))?;
+    let workspace = Uuid::parse_str(&row.workspace_id)
+        .map_err(|_| ApiError::internal("stored workspace id is not a UUID"))?;
+    Ok((row, Workspace(workspace)))
+}
+
+#[utoipa::path(
+    tag = "public",
+    params(("share_token" = Uuid, Path, description = "Share token")),
+    responses(
+        (status = 200, description = "The shared dataset", body = DatasetOut),
+        (status = 404, description = "No such share", body = ErrorBody)
+    )
+)]
+#[get("/public/{share_token}/datasets")]
+pub async fn public_dataset(state: State, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let token = path.into_inner();
+    let out = state
+        .db
+        .run(move |conn| {
+            let (row, _) = shared(conn, token)?;
+            present(conn, row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[utoipa::path(
+    tag = "public",
+    params(
+        ("share_token" = Uuid, Path, description = "Share token"),
+        ("id" = Option<Vec<Uuid>>, Query, description = "Example ids"),
+        ("limit" = Option<i64>, Query, description = "1..=100, default 100"),
+        ("offset" = Option<i64>, Query, description = "Rows to skip")
+    ),
+    responses(
+        (status = 200, description = "The shared dataset's examples", body = [super::examples::ExampleOut]),
+        (status = 404, description = "No such share", body = ErrorBody)
+    )
+)]
+#[get("/public/{share_token}/examples")]
+pub async fn public_examples(
+    state: State,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let token = path.into_inner();
+    let params = QueryParams::parse(req.query_string());
+    let (limit, offset) = params.page()?;
+    let ids: Vec<String> = params.uuids("id")?.iter().map(Uuid::to_string).collect();
+    let base = super::base_url(&req);
+    let out = state
+        .db
+        .run(move |conn| {
+            let (row, workspace) = shared(conn, token)?;
+            let filter = store::ExampleFilter {
+                dataset_id: Some(row.id),
+                ids,
+                limit,
+                offset,
+                ..Default::default()
+            };
+            let rows = store::list_examples(conn, &workspace.id(), &filter)?;
+            super::examples::present_rows(conn, workspace, &base, rows)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[utoipa::path(
+    tag = "public",
+    params(
+        ("share_token" = Uuid, Path, description = "Share token"),
+        ("id" = Option<Vec<Uuid>>, Query, description = "Project ids"),
+        ("name" = Option<String>, Query, description = "Exact name"),
+        ("name_contains" = Option<String>, Query, description = "Name substring"),
+        ("limit" = Option<i64>, Query, description = "1..=100, default 100"),
+        ("offset" = Option<i64>, Query, description = "Rows to skip")
+    ),
+    responses(
+        (status = 200, description = "The shared dataset's experiments", body = [super::sessions::SessionOut]),
+        (status = 404, description = "No such share", body = ErrorBody)
+    )
+)]
+#[get("/public/{share_token}/datasets/sessions")]
+pub async fn public_experiments(
+    state: State,
+    path: web::Path<Uuid>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let token = path.into_inner();
+    let params = QueryParams::parse(req.query_string());
+    let (limit, offset) = params.page()?;
+    let filter = crate::db::sessions::SessionFilter {
+        ids: params.uuids("id")?.iter().map(Uuid::to_string).collect(),
+        name: params.string("name"),
+        name_contains: params.string("name_contains"),
+        descending: true,
+        limit,
+        offset,
+        ..Default::default()
+    };
+    let out = state
+        .db
+        .run(move |conn| {
+            let (row, workspace) = shared(conn, token)?;
+            let filter = crate::db::sessions::SessionFilter {
+                reference_dataset: vec![row.id],
+                ..filter
+            };
+            crate::db::sessions::list(conn, &workspace.id(), &filter)?
+                .into_iter()
+                .map(|session| super::sessions::with_stats(conn, session, false))
+                .collect::<ApiResult<Vec<_>>>()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct VersionDiff {
     pub examples_modified: Vec<String>,
     pub examples_added: Vec<String>,
@@ -1166,6 +1377,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(update_tag)
         .service(list_splits)
         .service(update_splits)
+        .service(share_dataset)
+        .service(read_share)
+        .service(unshare_dataset)
+        .service(public_dataset)
+        .service(public_examples)
+        .service(public_experiments)
         .service(experiment_runs)
         .service(read_dataset)
         .service(update_dataset)

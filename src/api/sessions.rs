@@ -82,7 +82,7 @@ fn stats_fields(s: SessionStats) -> Map<String, Value> {
     }
 }
 
-fn with_stats(
+pub fn with_stats(
     conn: &mut DbConnection,
     row: SessionRow,
     include_stats: bool,

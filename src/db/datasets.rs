@@ -10,7 +10,8 @@ use super::models::{
     DatasetRow, DatasetTagRow, DatasetVersionRow, ExampleAttachmentRow, ExampleRevisionRow,
 };
 use super::schema::{
-    dataset_tags, dataset_versions, datasets, example_attachments, example_revisions, sessions,
+    dataset_shares, dataset_tags, dataset_versions, datasets, example_attachments,
+    example_revisions, sessions,
 };
 use super::sessions::escape_like;
 use crate::time::now_micros;
@@ -817,4 +818,52 @@ pub fn splits(
         );
     }
     Ok(names.into_iter().collect())
+}
+
+/// The dataset's share token, if it is shared.
+pub fn share_token(conn: &mut DbConnection, dataset_id: &str) -> QueryResult<Option<String>> {
+    dataset_shares::table
+        .find(dataset_id)
+        .select(dataset_shares::share_token)
+        .first(conn)
+        .optional()
+}
+
+/// Shares the dataset (keeping an existing token) and returns its token.
+pub fn share(conn: &mut DbConnection, dataset_id: &str) -> QueryResult<String> {
+    conn.transaction(|conn| {
+        if let Some(token) = share_token(conn, dataset_id)? {
+            return Ok(token);
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        diesel::insert_into(dataset_shares::table)
+            .values((
+                dataset_shares::dataset_id.eq(dataset_id),
+                dataset_shares::share_token.eq(&token),
+                dataset_shares::created_at.eq(now_micros()),
+            ))
+            .execute(conn)?;
+        Ok(token)
+    })
+}
+
+pub fn unshare(conn: &mut DbConnection, dataset_id: &str) -> QueryResult<bool> {
+    Ok(diesel::delete(dataset_shares::table.find(dataset_id)).execute(conn)? > 0)
+}
+
+/// The shared dataset a token opens, whatever its workspace.
+pub fn shared_dataset(conn: &mut DbConnection, token: &str) -> QueryResult<Option<DatasetRow>> {
+    let dataset_id: Option<String> = dataset_shares::table
+        .filter(dataset_shares::share_token.eq(token))
+        .select(dataset_shares::dataset_id)
+        .first(conn)
+        .optional()?;
+    let Some(dataset_id) = dataset_id else {
+        return Ok(None);
+    };
+    datasets::table
+        .find(dataset_id)
+        .select(DatasetRow::as_select())
+        .first(conn)
+        .optional()
 }

@@ -186,11 +186,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    dataset_shares (dataset_id) {
+        dataset_id -> Text,
+        share_token -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     sessions,
     runs,
     run_attachments,
-    feedback
+    feedback,
+    feedback_tokens,
+    feedback_configs,
+    datasets,
+    dataset_versions,
+    dataset_tags,
+    example_revisions,
+    example_attachments,
+    comparative_experiments,
+    dataset_shares,
 );

@@ -207,3 +207,25 @@ def test_metadata_filters(client):
                            metadata=[{"rating": "up", "turn": 1}, {"rating": "down"}, {"rating": "up"}])
     ups = list(client.list_examples(dataset_id=a.id, metadata={"rating": "up"}))
     assert sorted(e.inputs["i"] for e in ups) == [1, 3]
+
+
+def test_share_and_clone_a_dataset(client):
+    ds = client.create_dataset(f"shared-{uuid.uuid4().hex[:8]}", description="public set")
+    client.create_examples(dataset_id=ds.id, inputs=[{"q": "1"}, {"q": "2"}], outputs=[{"a": "1"}, {"a": "2"}])
+    share = client.share_dataset(dataset_id=ds.id)
+    token = share["share_token"]
+    assert client.read_dataset_shared_schema(dataset_id=ds.id)["share_token"] == token
+    assert client.share_dataset(dataset_id=ds.id)["share_token"] == token, "sharing twice keeps the token"
+    shared = client.read_shared_dataset(token)
+    assert shared.id == ds.id
+    assert sorted(e.inputs["q"] for e in client.list_shared_examples(token)) == ["1", "2"]
+
+    clone_name = f"clone-{uuid.uuid4().hex[:8]}"
+    clone = client.clone_public_dataset(token, dataset_name=clone_name)
+    assert clone.name == clone_name
+    assert clone.id != ds.id
+    assert sorted(e.outputs["a"] for e in client.list_examples(dataset_id=clone.id)) == ["1", "2"]
+
+    client.unshare_dataset(dataset_id=ds.id)
+    with pytest.raises(LangSmithNotFoundError):
+        client.read_shared_dataset(token)
