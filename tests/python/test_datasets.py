@@ -229,3 +229,15 @@ def test_share_and_clone_a_dataset(client):
     client.unshare_dataset(dataset_id=ds.id)
     with pytest.raises(LangSmithNotFoundError):
         client.read_shared_dataset(token)
+
+
+def test_upload_dataframe(client):
+    import pandas as pd
+
+    frame = pd.DataFrame({"question": ["hi", "bye"], "answer": ["hello", "goodbye"], "ignored": [1, 2]})
+    name = f"df-{uuid.uuid4().hex[:8]}"
+    ds = client.upload_dataframe(frame, name=name, input_keys=["question"], output_keys=["answer"],
+                                 description="from pandas")
+    assert ds.name == name
+    rows = sorted((e.inputs["question"], e.outputs["answer"]) for e in client.list_examples(dataset_id=ds.id))
+    assert rows == [("bye", "goodbye"), ("hi", "hello")]
