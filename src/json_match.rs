@@ -17,19 +17,20 @@ pub fn contains(haystack: &Value, needle: &Value) -> bool {
     }
 }
 
-/// The rows whose stored metadata (JSON text) contains `wanted`, then one page of them.
-pub fn page_matching<T>(
+/// The rows whose stored metadata (JSON text; `null` when absent) passes `keep`, then one page.
+pub fn page_where<T>(
     rows: Vec<T>,
-    wanted: &Value,
     metadata_of: impl Fn(&T) -> Option<&str>,
+    keep: impl Fn(&Value) -> bool,
     offset: i64,
     limit: i64,
 ) -> Vec<T> {
     rows.into_iter()
         .filter(|row| {
-            metadata_of(row)
+            let metadata = metadata_of(row)
                 .and_then(|m| serde_json::from_str::<Value>(m).ok())
-                .is_some_and(|m| contains(&m, wanted))
+                .unwrap_or(Value::Null);
+            keep(&metadata)
         })
         .skip(offset.max(0) as usize)
         .take(limit.max(0) as usize)

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dataset_files;
 pub mod db;
 pub mod error;
+pub mod filter;
 pub mod ingest;
 pub mod json_match;
 pub mod schema_check;

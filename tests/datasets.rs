@@ -290,7 +290,19 @@ fn example_bad_input_changes_nothing(server: &TestServer) {
             .get(&format!(
                 "/examples?dataset={ds}&filter=exists(metadata,%22k%22)"
             ))
-            .0,
+            .1,
+        json!([])
+    );
+    let (status, answer) = server.get(&format!(
+        "/examples?dataset={ds}&filter=gt(metadata.x,%201)"
+    ));
+    assert_eq!(status, 400);
+    assert!(
+        answer["detail"].as_str().unwrap().contains("gt"),
+        "{answer}"
+    );
+    assert_eq!(
+        server.get(&format!("/examples?dataset={ds}&filter=and(")).0,
         400
     );
     assert_eq!(server.get("/examples?as_of=latest").0, 422);

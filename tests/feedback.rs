@@ -252,6 +252,27 @@ fn presigned_tokens(server: &TestServer) {
         &json!({"run_id": run, "feedback_key": "old", "expires_at": "2001-01-01T00:00:00Z"}),
     );
     assert_eq!(status, 422, "{answer}");
+    // A token that has run out is refused (410) and adds nothing.
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(300)).to_rfc3339();
+    let (status, short) = server.post_json(
+        "/feedback/tokens",
+        &json!({"run_id": run, "feedback_key": "short-lived", "expires_at": soon}),
+    );
+    assert_eq!(status, 200, "{short}");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let (status, answer) = common::send(
+        server
+            .client()
+            .get(format!("{}?score=1", short["url"].as_str().unwrap())),
+    );
+    assert_eq!(status, 410, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("expired"));
+    assert_eq!(
+        server
+            .get(&format!("/feedback?run={run}&key=short-lived"))
+            .1,
+        json!([])
+    );
     let (status, _) = server.post_json(
         &format!("/feedback/tokens/{}", Uuid::new_v4()),
         &json!({"score": 1}),

@@ -330,10 +330,10 @@ pub async fn list_datasets(
                         ..filter
                     };
                     let rows = store::list(conn, &workspace.id(), &all)?;
-                    crate::json_match::page_matching(
+                    crate::json_match::page_where(
                         rows,
-                        wanted,
                         |r| r.metadata.as_deref(),
+                        |m| crate::json_match::contains(m, wanted),
                         offset,
                         limit,
                     )

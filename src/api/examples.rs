@@ -288,7 +288,12 @@ pub async fn list_examples(
         .map(crate::json_match::parse_filter)
         .transpose()
         .map_err(ApiError::Unprocessable)?;
-    for unsupported in ["filter", "full_text_contains"] {
+    let filter_expr = params
+        .get("filter")
+        .map(crate::filter::examples::compile)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for unsupported in ["full_text_contains"] {
         if params.get(unsupported).is_some() {
             return Err(ApiError::bad_request(format!(
                 "{unsupported}: this example filter is not supported by this server yet"
@@ -324,24 +329,23 @@ pub async fn list_examples(
                 limit,
                 offset,
             };
-            let rows = match &metadata {
-                None => store::list_examples(conn, &workspace.id(), &filter)?,
-                // Metadata is matched here, then paged.
-                Some(wanted) => {
-                    let all = ExampleFilter {
-                        limit: i64::MAX,
-                        offset: 0,
-                        ..filter
-                    };
-                    let rows = store::list_examples(conn, &workspace.id(), &all)?;
-                    crate::json_match::page_matching(
-                        rows,
-                        wanted,
-                        |r| r.metadata.as_deref(),
-                        offset,
-                        limit,
-                    )
-                }
+            let rows = if metadata.is_none() && filter_expr.is_none() {
+                store::list_examples(conn, &workspace.id(), &filter)?
+            } else {
+                // Metadata conditions are checked here, then the page is cut.
+                let all = ExampleFilter {
+                    limit: i64::MAX,
+                    offset: 0,
+                    ..filter
+                };
+                let rows = store::list_examples(conn, &workspace.id(), &all)?;
+                let keep = |m: &Value| {
+                    metadata
+                        .as_ref()
+                        .is_none_or(|w| crate::json_match::contains(m, w))
+                        && filter_expr.as_ref().is_none_or(|f| f.matches(m))
+                };
+                crate::json_match::page_where(rows, |r| r.metadata.as_deref(), keep, offset, limit)
             };
             present_rows(conn, workspace, &base, rows)
         })

@@ -207,6 +207,15 @@ def test_metadata_filters(client):
                            metadata=[{"rating": "up", "turn": 1}, {"rating": "down"}, {"rating": "up"}])
     ups = list(client.list_examples(dataset_id=a.id, metadata={"rating": "up"}))
     assert sorted(e.inputs["i"] for e in ups) == [1, 3]
+    # The example filter language.
+    found = list(client.list_examples(dataset_id=a.id, filter='has(metadata, \'{"rating": "up"}\')'))
+    assert sorted(e.inputs["i"] for e in found) == [1, 3]
+    found = list(client.list_examples(dataset_id=a.id, filter='and(exists(metadata, "rating"), not(exists(metadata, "turn")))'))
+    assert sorted(e.inputs["i"] for e in found) == [2, 3]
+    found = list(client.list_examples(dataset_id=a.id, filter='or(eq(metadata.turn, 1), eq(metadata.rating, "down"))'))
+    assert sorted(e.inputs["i"] for e in found) == [1, 2]
+    with pytest.raises(LangSmithError):
+        list(client.list_examples(dataset_id=a.id, filter="gt(metadata.turn, 0)"))
 
 
 def test_share_and_clone_a_dataset(client):
