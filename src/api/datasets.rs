@@ -68,6 +68,21 @@ pub fn require(conn: &mut DbConnection, workspace: Workspace, id: Uuid) -> ApiRe
         .ok_or_else(|| ApiError::not_found(format!("dataset {id} not found")))
 }
 
+/// Runs `work` on the database once the dataset is known to exist in the workspace (404 if not).
+async fn on_dataset<T, F>(state: &State, workspace: Workspace, id: Uuid, work: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut DbConnection, DatasetRow) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    state
+        .db
+        .run(move |conn| {
+            let dataset = require(conn, workspace, id)?;
+            work(conn, dataset)
+        })
+        .await
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct DatasetCreate {
     pub id: Option<Uuid>,
@@ -510,13 +525,10 @@ pub async fn list_versions(
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let (limit, offset) = QueryParams::parse(req.query_string()).page()?;
-    let versions = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            Ok(store::versions(conn, &id.to_string(), limit, offset)?)
-        })
-        .await?;
+    let versions = on_dataset(&state, workspace, id, move |conn, _| {
+        Ok(store::versions(conn, &id.to_string(), limit, offset)?)
+    })
+    .await?;
     let out: Vec<DatasetVersionOut> = versions
         .into_iter()
         .map(|(as_of, tags)| DatasetVersionOut {
@@ -568,20 +580,17 @@ pub async fn read_version(
         (None, Some(tag)) => Err(tag),
         _ => return Err(ApiError::unprocessable("give exactly one of as_of and tag")),
     };
-    let (version, tags) = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            let dataset = id.to_string();
-            let at = match point {
-                Ok(time) => time,
-                Err(tag) => resolve_as_of(conn, &dataset, &tag)?,
-            };
-            store::version_at(conn, &dataset, at)?.ok_or_else(|| {
-                ApiError::not_found(format!("dataset {id} has no version at that point"))
-            })
+    let (version, tags) = on_dataset(&state, workspace, id, move |conn, _| {
+        let dataset = id.to_string();
+        let at = match point {
+            Ok(time) => time,
+            Err(tag) => resolve_as_of(conn, &dataset, &tag)?,
+        };
+        store::version_at(conn, &dataset, at)?.ok_or_else(|| {
+            ApiError::not_found(format!("dataset {id} has no version at that point"))
         })
-        .await?;
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(DatasetVersionOut {
         as_of: format_micros(version),
         tags,
@@ -619,21 +628,18 @@ pub async fn update_tag(
         ));
     }
     let tag = body.tag.clone();
-    let (version, tags) = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            let dataset = id.to_string();
-            let at = resolve_as_of(conn, &dataset, &body.as_of)?;
-            if !store::set_tag(conn, &dataset, &body.tag, at)? {
-                return Err(ApiError::not_found(format!(
-                    "dataset {id} has no version at exactly {}",
-                    body.as_of
-                )));
-            }
-            Ok(store::version_at(conn, &dataset, at)?.unwrap_or((at, vec![tag])))
-        })
-        .await?;
+    let (version, tags) = on_dataset(&state, workspace, id, move |conn, _| {
+        let dataset = id.to_string();
+        let at = resolve_as_of(conn, &dataset, &body.as_of)?;
+        if !store::set_tag(conn, &dataset, &body.tag, at)? {
+            return Err(ApiError::not_found(format!(
+                "dataset {id} has no version at exactly {}",
+                body.as_of
+            )));
+        }
+        Ok(store::version_at(conn, &dataset, at)?.unwrap_or((at, vec![tag])))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(DatasetVersionOut {
         as_of: format_micros(version),
         tags,
@@ -660,17 +666,14 @@ pub async fn list_splits(
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let as_of = QueryParams::parse(req.query_string()).string("as_of");
-    let names = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            let dataset = id.to_string();
-            let at = as_of
-                .map(|a| resolve_as_of(conn, &dataset, &a))
-                .transpose()?;
-            Ok(store::splits(conn, &workspace.id(), &dataset, at)?)
-        })
-        .await?;
+    let names = on_dataset(&state, workspace, id, move |conn, _| {
+        let dataset = id.to_string();
+        let at = as_of
+            .map(|a| resolve_as_of(conn, &dataset, &a))
+            .transpose()?;
+        Ok(store::splits(conn, &workspace.id(), &dataset, at)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(names))
 }
 
@@ -706,48 +709,45 @@ pub async fn update_splits(
             "split_name must be non-empty and contain no comma",
         ));
     }
-    let changed = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            let ids: Vec<String> = body.examples.iter().map(Uuid::to_string).collect();
-            let filter = store::ExampleFilter {
-                dataset_id: Some(id.to_string()),
-                ids: ids.clone(),
-                limit: i64::MAX,
-                ..Default::default()
-            };
-            let current = store::list_examples(conn, &workspace.id(), &filter)?;
-            if current.len() != ids.len() {
-                return Err(ApiError::not_found(format!(
-                    "not every example listed is in dataset {id}"
-                )));
-            }
-            let writes = current
-                .into_iter()
-                .map(|row| {
-                    let mut splits: Vec<String> = row
-                        .splits
-                        .split(',')
-                        .filter(|s| !s.is_empty() && *s != body.split_name)
-                        .map(str::to_string)
-                        .collect();
-                    if !body.remove {
-                        splits.push(body.split_name.clone());
-                    }
-                    store::ExampleWrite {
-                        id: row.example_id,
-                        splits: Some(splits),
-                        ..Default::default()
-                    }
-                })
-                .collect();
-            match store::update_examples(conn, &workspace.id(), writes)? {
-                Ok(rows) => Ok(rows.into_iter().map(|r| r.example_id).collect::<Vec<_>>()),
-                Err(e) => Err(super::examples::write_error(e)),
-            }
-        })
-        .await?;
+    let changed = on_dataset(&state, workspace, id, move |conn, _| {
+        let ids: Vec<String> = body.examples.iter().map(Uuid::to_string).collect();
+        let filter = store::ExampleFilter {
+            dataset_id: Some(id.to_string()),
+            ids: ids.clone(),
+            limit: i64::MAX,
+            ..Default::default()
+        };
+        let current = store::list_examples(conn, &workspace.id(), &filter)?;
+        if current.len() != ids.len() {
+            return Err(ApiError::not_found(format!(
+                "not every example listed is in dataset {id}"
+            )));
+        }
+        let writes = current
+            .into_iter()
+            .map(|row| {
+                let mut splits: Vec<String> = row
+                    .splits
+                    .split(',')
+                    .filter(|s| !s.is_empty() && *s != body.split_name)
+                    .map(str::to_string)
+                    .collect();
+                if !body.remove {
+                    splits.push(body.split_name.clone());
+                }
+                store::ExampleWrite {
+                    id: row.example_id,
+                    splits: Some(splits),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        match store::update_examples(conn, &workspace.id(), writes)? {
+            Ok(rows) => Ok(rows.into_iter().map(|r| r.example_id).collect::<Vec<_>>()),
+            Err(e) => Err(super::examples::write_error(e)),
+        }
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(changed))
 }
 
@@ -758,23 +758,20 @@ async fn export_rows(
     id: Uuid,
     as_of: Option<String>,
 ) -> ApiResult<Vec<crate::dataset_files::ExampleData>> {
-    let rows = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            let dataset = id.to_string();
-            let at = as_of
-                .map(|a| resolve_as_of(conn, &dataset, &a))
-                .transpose()?;
-            let filter = store::ExampleFilter {
-                dataset_id: Some(dataset),
-                as_of: at,
-                limit: i64::MAX,
-                ..Default::default()
-            };
-            Ok(store::list_examples(conn, &workspace.id(), &filter)?)
-        })
-        .await?;
+    let rows = on_dataset(&state, workspace, id, move |conn, _| {
+        let dataset = id.to_string();
+        let at = as_of
+            .map(|a| resolve_as_of(conn, &dataset, &a))
+            .transpose()?;
+        let filter = store::ExampleFilter {
+            dataset_id: Some(dataset),
+            as_of: at,
+            limit: i64::MAX,
+            ..Default::default()
+        };
+        Ok(store::list_examples(conn, &workspace.id(), &filter)?)
+    })
+    .await?;
     let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
     Ok(rows
         .into_iter()
@@ -994,13 +991,10 @@ pub async fn share_dataset(
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
-    let token = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            Ok(store::share(conn, &id.to_string())?)
-        })
-        .await?;
+    let token = on_dataset(&state, workspace, id, move |conn, _| {
+        Ok(store::share(conn, &id.to_string())?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(DatasetShare {
         dataset_id: id.to_string(),
         share_token: token,
@@ -1022,14 +1016,11 @@ pub async fn read_share(
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
-    let token = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            store::share_token(conn, &id.to_string())?
-                .ok_or_else(|| ApiError::not_found(format!("dataset {id} is not shared")))
-        })
-        .await?;
+    let token = on_dataset(&state, workspace, id, move |conn, _| {
+        store::share_token(conn, &id.to_string())?
+            .ok_or_else(|| ApiError::not_found(format!("dataset {id} is not shared")))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(DatasetShare {
         dataset_id: id.to_string(),
         share_token: token,
@@ -1051,13 +1042,10 @@ pub async fn unshare_dataset(
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
-    let removed = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            Ok(store::unshare(conn, &id.to_string())?)
-        })
-        .await?;
+    let removed = on_dataset(&state, workspace, id, move |conn, _| {
+        Ok(store::unshare(conn, &id.to_string())?)
+    })
+    .await?;
     super::deleted_or_not_found(removed, "share of dataset", id)
 }
 
@@ -1219,44 +1207,41 @@ pub async fn diff_versions(
             .ok_or_else(|| ApiError::unprocessable(format!("query parameter {key} is required")))
     };
     let (from, to) = (required("from_version")?, required("to_version")?);
-    let diff = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            let dataset = id.to_string();
-            let mut state_at = |point: &str| -> ApiResult<std::collections::BTreeMap<String, i64>> {
-                let at = resolve_as_of(conn, &dataset, point)?;
-                let filter = store::ExampleFilter {
-                    dataset_id: Some(dataset.clone()),
-                    as_of: Some(at),
-                    limit: i64::MAX,
-                    ..Default::default()
-                };
-                Ok(store::list_examples(conn, &workspace.id(), &filter)?
-                    .into_iter()
-                    .map(|r| (r.example_id, r.valid_from))
-                    .collect())
+    let diff = on_dataset(&state, workspace, id, move |conn, _| {
+        let dataset = id.to_string();
+        let mut state_at = |point: &str| -> ApiResult<std::collections::BTreeMap<String, i64>> {
+            let at = resolve_as_of(conn, &dataset, point)?;
+            let filter = store::ExampleFilter {
+                dataset_id: Some(dataset.clone()),
+                as_of: Some(at),
+                limit: i64::MAX,
+                ..Default::default()
             };
-            let (before, after) = (state_at(&from)?, state_at(&to)?);
-            Ok(VersionDiff {
-                examples_modified: after
-                    .iter()
-                    .filter(|(id, v)| before.get(*id).is_some_and(|old| old != *v))
-                    .map(|(id, _)| id.clone())
-                    .collect(),
-                examples_added: after
-                    .keys()
-                    .filter(|id| !before.contains_key(*id))
-                    .cloned()
-                    .collect(),
-                examples_removed: before
-                    .keys()
-                    .filter(|id| !after.contains_key(*id))
-                    .cloned()
-                    .collect(),
-            })
+            Ok(store::list_examples(conn, &workspace.id(), &filter)?
+                .into_iter()
+                .map(|r| (r.example_id, r.valid_from))
+                .collect())
+        };
+        let (before, after) = (state_at(&from)?, state_at(&to)?);
+        Ok(VersionDiff {
+            examples_modified: after
+                .iter()
+                .filter(|(id, v)| before.get(*id).is_some_and(|old| old != *v))
+                .map(|(id, _)| id.clone())
+                .collect(),
+            examples_added: after
+                .keys()
+                .filter(|id| !before.contains_key(*id))
+                .cloned()
+                .collect(),
+            examples_removed: before
+                .keys()
+                .filter(|id| !after.contains_key(*id))
+                .cloned()
+                .collect(),
         })
-        .await?;
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(diff))
 }
 
@@ -1319,48 +1304,45 @@ pub async fn experiment_runs(
         ));
     }
     let base = super::base_url(&req);
-    let out = state
-        .db
-        .run(move |conn| {
-            require(conn, workspace, id)?;
-            let ws = workspace.id();
-            let filter = store::ExampleFilter {
-                dataset_id: Some(id.to_string()),
-                limit,
-                offset: body.offset,
-                ..Default::default()
-            };
-            let examples = store::list_examples(conn, &ws, &filter)?;
-            let query = crate::db::runs::RunQuery {
-                sessions: body.session_ids.iter().map(Uuid::to_string).collect(),
-                reference_examples: examples.iter().map(|e| e.example_id.clone()).collect(),
-                is_root: Some(true),
-                ascending: true,
-                limit: RUNS_PER_EXAMPLE_PAGE,
-                ..Default::default()
-            };
-            let rows = if query.sessions.is_empty() || query.reference_examples.is_empty() {
-                Vec::new()
-            } else {
-                crate::db::runs::query(conn, &ws, &query)?
-            };
-            let mut runs = super::runs::present_rows(conn, &ws, base.clone(), rows)?;
-            let examples = super::examples::present_rows(conn, workspace, &base, examples)?;
-            Ok(examples
-                .into_iter()
-                .map(|example| {
-                    let (mine, rest): (Vec<_>, Vec<_>) = runs
-                        .drain(..)
-                        .partition(|r| r.reference_example_id.as_deref() == Some(&example.id));
-                    runs = rest;
-                    ExampleWithRuns {
-                        example,
-                        runs: mine,
-                    }
-                })
-                .collect::<Vec<_>>())
-        })
-        .await?;
+    let out = on_dataset(&state, workspace, id, move |conn, _| {
+        let ws = workspace.id();
+        let filter = store::ExampleFilter {
+            dataset_id: Some(id.to_string()),
+            limit,
+            offset: body.offset,
+            ..Default::default()
+        };
+        let examples = store::list_examples(conn, &ws, &filter)?;
+        let query = crate::db::runs::RunQuery {
+            sessions: body.session_ids.iter().map(Uuid::to_string).collect(),
+            reference_examples: examples.iter().map(|e| e.example_id.clone()).collect(),
+            is_root: Some(true),
+            ascending: true,
+            limit: RUNS_PER_EXAMPLE_PAGE,
+            ..Default::default()
+        };
+        let rows = if query.sessions.is_empty() || query.reference_examples.is_empty() {
+            Vec::new()
+        } else {
+            crate::db::runs::query(conn, &ws, &query)?
+        };
+        let mut runs = super::runs::present_rows(conn, &ws, base.clone(), rows)?;
+        let examples = super::examples::present_rows(conn, workspace, &base, examples)?;
+        Ok(examples
+            .into_iter()
+            .map(|example| {
+                let (mine, rest): (Vec<_>, Vec<_>) = runs
+                    .drain(..)
+                    .partition(|r| r.reference_example_id.as_deref() == Some(&example.id));
+                runs = rest;
+                ExampleWithRuns {
+                    example,
+                    runs: mine,
+                }
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(out))
 }
 

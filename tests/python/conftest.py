@@ -1,20 +1,48 @@
-"""Starts a fresh Loopsmith server per backend and hands tests an official langsmith Client."""
+"""Starts a fresh Loopsmith server per backend and hands tests an official langsmith Client.
+
+Backends: `sqlite` always; `postgres` when LOOPSMITH_TEST_POSTGRES_URL is set (an admin URL such as
+postgres://postgres@127.0.0.1:5432/postgres): a fresh database loopsmith_py_<hex> is created for the
+session and dropped (WITH (FORCE)) at teardown.
+
+The server binary is LOOPSMITH_BIN (default <repo>/target/debug/loopsmith). Its stdout/stderr go to
+files in a temporary directory; the log is attached to every failing test's report.
+
+Tests never rely on the process environment for the endpoint, key or project: every LANGSMITH_* /
+LANGCHAIN_* variable is removed below *before* langsmith is imported (the SDK caches env lookups), and
+tests pass the client explicitly.
+"""
 
 import os
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
-import uuid
-from pathlib import Path
 
-import pytest
-from langsmith import Client
+for _name in list(os.environ):
+    if _name.startswith(("LANGSMITH_", "LANGCHAIN_")) or _name == "HOSTED_LANGSERVE_PROJECT_NAME":
+        del os.environ[_name]
+
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Optional  # noqa: E402
+from urllib.parse import parse_qs, urlsplit  # noqa: E402
+
+import pytest  # noqa: E402
+from langsmith import Client  # noqa: E402
+from langsmith import utils as ls_utils  # noqa: E402
+
+ls_utils.get_env_var.cache_clear()
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("LOOPSMITH_TEST_POSTGRES_URL") else [])
+POSTGRES_ADMIN_URL = os.environ.get("LOOPSMITH_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_ADMIN_URL else [])
+STARTUP_TIMEOUT = 30.0
+API_KEY = "test-key"
 
 
 def _free_port() -> int:
@@ -24,65 +52,119 @@ def _free_port() -> int:
 
 
 def _with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
+    """postgres://user@host:port/postgres?x=y -> postgres://user@host:port/<name>?x=y"""
+    parts = urlsplit(url)
+    return parts._replace(path=f"/{name}").geturl()
+
+
+def _get_status(url: str) -> Optional[int]:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
 
 
 class Server:
+    """One running Loopsmith process. `.url` is http://127.0.0.1:PORT (no path)."""
+
     def __init__(self, backend: str):
         self.backend = backend
-        self.dir = tempfile.TemporaryDirectory()
-        self.pg_db = None
-        admin = os.environ.get("LOOPSMITH_TEST_POSTGRES_URL")
-        if backend == "postgres":
+        self.dir = tempfile.TemporaryDirectory(prefix=f"loopsmith-py-{backend}-")
+        self.pg_db: Optional[str] = None
+        self.process: Optional[subprocess.Popen] = None
+        self.stderr_path = Path(self.dir.name) / "server.stderr.log"
+        self.stdout_path = Path(self.dir.name) / "server.stdout.log"
+        self.binary = os.environ.get("LOOPSMITH_BIN", str(ROOT / "target" / "debug" / "loopsmith"))
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        if not os.access(self.binary, os.X_OK):
+            raise RuntimeError(
+                f"Loopsmith binary not found or not executable: {self.binary} "
+                "(build it with `cargo build` or set LOOPSMITH_BIN)"
+            )
+        if self.backend == "postgres":
             import psycopg
 
-            self.pg_db = f"loopsmith_py_{uuid.uuid4().hex[:12]}"
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f"CREATE DATABASE {self.pg_db}")
-            database_url = _with_database(admin, self.pg_db)
+            self.pg_db = f"loopsmith_py_{uuid.uuid4().hex[:16]}"
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.pg_db}"')
+            self.database_url = _with_database(POSTGRES_ADMIN_URL, self.pg_db)
         else:
-            database_url = f"sqlite://{self.dir.name}/loopsmith.db"
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = Path(self.dir.name) / "server.log"
-        binary = os.environ.get("LOOPSMITH_BIN", str(ROOT / "target" / "debug" / "loopsmith"))
-        env = dict(
-            os.environ,
-            LOOPSMITH_BIND=f"127.0.0.1:{port}",
-            LOOPSMITH_DATABASE_URL=database_url,
-            RUST_LOG=os.environ.get("RUST_LOG", "warn"),
+            self.database_url = f"sqlite://{self.dir.name}/loopsmith.db"
+        # A port picked by binding to :0 can in rare cases be taken before the server binds it.
+        for attempt in range(3):
+            port = _free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            env = dict(
+                os.environ,
+                LOOPSMITH_BIND=f"127.0.0.1:{port}",
+                LOOPSMITH_DATABASE_URL=self.database_url,
+                RUST_LOG=os.environ.get("LOOPSMITH_TEST_RUST_LOG", "warn"),
+            )
+            with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+                self.process = subprocess.Popen(
+                    [self.binary], env=env, stdout=out, stderr=err, cwd=self.dir.name
+                )
+            if self._wait_ready():
+                return
+            if self.process.poll() is None:
+                break  # running but never ready: do not retry
+        raise RuntimeError(
+            f"Loopsmith ({self.backend}) did not become ready at {self.url} within "
+            f"{STARTUP_TIMEOUT:.0f}s (exit code {self.process.poll()}):\n{self.log_text()}"
         )
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([binary], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"server did not start:\n{self.log_text()}")
-            time.sleep(0.1)
 
-    def log_text(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        for path in ("/healthz", "/readyz"):
+            while _get_status(self.url + path) != 200:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    return False
+                time.sleep(0.1)
+        return True
+
+    def log_text(self, since: int = 0, limit: int = 20_000) -> str:
+        text = ""
+        for label, path in (("stderr", self.stderr_path), ("stdout", self.stdout_path)):
+            try:
+                data = path.read_bytes()[since if label == "stderr" else 0 :]
+            except OSError:
+                continue
+            if data:
+                chunk = data.decode(errors="replace")
+                if len(chunk) > limit:
+                    chunk = "...\n" + chunk[-limit:]
+                text += f"--- loopsmith {label} ({path}) ---\n{chunk}\n"
+        return text or "(the server wrote nothing)"
+
+    def stderr_size(self) -> int:
+        try:
+            return self.stderr_path.stat().st_size
+        except OSError:
+            return 0
 
     def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
         if self.pg_db:
             import psycopg
 
-            with psycopg.connect(os.environ["LOOPSMITH_TEST_POSTGRES_URL"], autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)')
+            self.pg_db = None
         self.dir.cleanup()
 
 
@@ -93,28 +175,114 @@ def server(request):
     srv.stop()
 
 
+def make_client(url: str, **kwargs) -> Client:
+    """A client configured only through arguments (the environment is scrubbed above)."""
+    kwargs.setdefault("api_key", API_KEY)
+    return Client(api_url=url, **kwargs)
+
+
 @pytest.fixture
 def client(server):
-    c = Client(api_url=server.url, api_key="test-key")
+    c = make_client(server.url)
     yield c
     c.flush()
 
 
 @pytest.fixture
 def project():
-    return f"py-{uuid.uuid4().hex[:10]}"
+    """A project name unique to the test."""
+    return f"py-{uuid.uuid4().hex}"
 
 
 def wait_for(fn, timeout=15.0, interval=0.2):
-    """Polls fn until it returns a truthy value (the SDK sends in the background)."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
+    """Polls fn until it returns a truthy value (the SDK sends from a background thread).
+
+    Exceptions raised by fn (e.g. LangSmithNotFoundError before the run is ingested) count as
+    "not yet"; the last value or exception is shown when the time is up.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
         try:
             last = fn()
             if last:
                 return last
-        except Exception as exc:  # noqa: BLE001 - not found yet
+        except Exception as exc:  # noqa: BLE001 - not there yet
             last = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
         time.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: Optional[bytes]
+    status: int
+    response_body: bytes = field(repr=False, default=b"")
+
+
+class Recorder:
+    """Records every HTTP exchange a langsmith Client makes through its requests.Session.
+
+    Uses the public `requests` response-hook API, so it sees exactly what the SDK put on the wire
+    (method, path, query, headers, body) and the status the server answered. Attachment downloads
+    (plain `requests.get` in the SDK) are not recorded.
+    """
+
+    def __init__(self, client: Client):
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        client.session.hooks["response"].append(self._hook)
+
+    def _hook(self, response, *args, **kwargs):
+        req = response.request
+        body = req.body
+        if hasattr(body, "getvalue"):
+            body = body.getvalue()
+        elif isinstance(body, str):
+            body = body.encode()
+        elif not isinstance(body, (bytes, type(None))):
+            body = None  # a streaming encoder: not kept
+        parts = urlsplit(req.url)
+        call = Call(
+            method=req.method,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in req.headers.items()},
+            body=body,
+            status=response.status_code,
+            response_body=response.content,
+        )
+        with self._lock:
+            self.calls.append(call)
+        return response
+
+    def find(self, method: str, path_suffix: str) -> list:
+        with self._lock:
+            return [c for c in self.calls if c.method == method and c.path.endswith(path_suffix)]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    srv = item.funcargs.get("server") if hasattr(item, "funcargs") else None
+    if isinstance(srv, Server):
+        item._loopsmith_log_offset = srv.stderr_size()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    srv = getattr(item, "funcargs", {}).get("server")
+    if isinstance(srv, Server):
+        since = getattr(item, "_loopsmith_log_offset", 0) if call.when == "call" else 0
+        report.sections.append(
+            (f"loopsmith server log ({srv.backend}, {srv.url})", srv.log_text(since=since))
+        )
