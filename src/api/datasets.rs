@@ -758,7 +758,7 @@ async fn export_rows(
     id: Uuid,
     as_of: Option<String>,
 ) -> ApiResult<Vec<crate::dataset_files::ExampleData>> {
-    let rows = on_dataset(&state, workspace, id, move |conn, _| {
+    let rows = on_dataset(state, workspace, id, move |conn, _| {
         let dataset = id.to_string();
         let at = as_of
             .map(|a| resolve_as_of(conn, &dataset, &a))
