@@ -33,6 +33,7 @@ from typing import Any, Optional  # noqa: E402
 from urllib.parse import parse_qs, urlsplit  # noqa: E402
 
 import pytest  # noqa: E402
+import requests  # noqa: E402
 from langsmith import Client  # noqa: E402
 from langsmith import utils as ls_utils  # noqa: E402
 
@@ -115,11 +116,12 @@ class Server:
                 )
             if self._wait_ready():
                 return
-            if self.process.poll() is None:
-                break  # running but never ready: do not retry
+            if self.process.poll() is None or "in use" not in self.log_text().lower():
+                break  # only a lost race for the port is worth another try
         raise RuntimeError(
-            f"Loopsmith ({self.backend}) did not become ready at {self.url} within "
-            f"{STARTUP_TIMEOUT:.0f}s (exit code {self.process.poll()}):\n{self.log_text()}"
+            f"Loopsmith ({self.backend}, {self.binary}) did not answer 200 on /healthz and /readyz "
+            f"at {self.url} within {STARTUP_TIMEOUT:.0f}s (exit code {self.process.poll()}):\n"
+            f"{self.log_text()}"
         )
 
     def _wait_ready(self) -> bool:
@@ -183,7 +185,13 @@ def make_client(url: str, **kwargs) -> Client:
 
 @pytest.fixture
 def client(server):
+    """A default Client (auto batch tracing on). The SDK's tracing thread reads GET /info and, when the
+    server advertises zstd, switches to its compressed buffer; runs created before that go through
+    plain multipart instead. Waiting here keeps every test on one deterministic path (zstd
+    multipart); test_tracing.py covers plain multipart and /runs/batch explicitly."""
     c = make_client(server.url)
+    if (c.info.instance_flags or {}).get("zstd_compression_enabled"):
+        wait_for(lambda: c.compressed_traces is not None, timeout=10)
     yield c
     c.flush()
 
@@ -233,10 +241,14 @@ class Recorder:
     (plain `requests.get` in the SDK) are not recorded.
     """
 
-    def __init__(self, client: Client):
+    def __init__(self, client: Optional[Client] = None):
+        """Hooks into `client`'s session, or (no client) into a new `.session` to hand to a Client
+        constructor (`make_client(url, session=rec.session)`) so that even the first GET /info that
+        the SDK's tracing thread makes at construction time is recorded."""
         self.calls: list[Call] = []
         self._lock = threading.Lock()
-        client.session.hooks["response"].append(self._hook)
+        self.session = client.session if client is not None else requests.Session()
+        self.session.hooks["response"].append(self._hook)
 
     def _hook(self, response, *args, **kwargs):
         req = response.request
