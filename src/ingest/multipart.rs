@@ -57,6 +57,9 @@ struct Headers<'a> {
     filename: Option<&'a str>,
     content_type: Option<&'a str>,
     length: Option<&'a str>,
+    /// The length came from `Content-Type: ...; length=N` (JS), not a Content-Length header.
+    /// Older JS SDKs put the UTF-16 length there, so it is only a hint.
+    length_is_hint: bool,
 }
 
 fn parse_headers(block: &str, index: usize) -> Result<Headers<'_>, MultipartError> {
@@ -65,6 +68,7 @@ fn parse_headers(block: &str, index: usize) -> Result<Headers<'_>, MultipartErro
         filename: None,
         content_type: None,
         length: None,
+        length_is_hint: false,
     };
     for line in block.split('\n') {
         let line = line.trim_end_matches('\r');
@@ -81,6 +85,7 @@ fn parse_headers(block: &str, index: usize) -> Result<Headers<'_>, MultipartErro
         } else if key.eq_ignore_ascii_case("content-type") {
             headers.content_type = Some(value);
             if headers.length.is_none() {
+                headers.length_is_hint = true;
                 headers.length = value
                     .split(';')
                     .skip(1)
@@ -90,6 +95,7 @@ fn parse_headers(block: &str, index: usize) -> Result<Headers<'_>, MultipartErro
             }
         } else if key.eq_ignore_ascii_case("content-length") {
             headers.length = Some(value);
+            headers.length_is_hint = false;
         }
     }
     Ok(headers)
@@ -154,7 +160,28 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, Multip
         let headers = parse_headers(block, index)?;
         let name = headers.name.ok_or(MultipartError::NoName(index))?;
         let body_start = header_start + header_len + sep_len;
+        let search = |from: usize| {
+            finder
+                .find(&body[from..])
+                .map(|at| from + at)
+                .ok_or_else(|| MultipartError::Truncated(name.to_string()))
+        };
+        let hinted_end = headers
+            .length
+            .filter(|_| headers.length_is_hint)
+            .and_then(|l| l.parse::<usize>().ok())
+            .and_then(|l| body_start.checked_add(l))
+            .filter(|end| {
+                body.get(*end..)
+                    .is_some_and(|rest| rest.starts_with(delimiter.as_bytes()))
+            });
         let body_end = match headers.length {
+            // A `length=` hint that lands on a boundary is trusted; otherwise the boundary is
+            // searched for, as for a part without any length.
+            Some(_) if headers.length_is_hint => match hinted_end {
+                Some(end) => end,
+                None => search(body_start)?,
+            },
             Some(length) => {
                 let length: usize = length
                     .parse()
@@ -172,12 +199,7 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, Multip
                 }
                 end
             }
-            None => {
-                body_start
-                    + finder
-                        .find(&body[body_start..])
-                        .ok_or_else(|| MultipartError::Truncated(name.to_string()))?
-            }
+            None => search(body_start)?,
         };
         parts.push(Part {
             name,
@@ -262,6 +284,16 @@ mod tests {
         let parts = parse(with_preamble.as_bytes(), B).unwrap();
         assert_eq!(parts[0].name, "x");
         assert_eq!(parts[0].body, b"");
+    }
+
+    #[test]
+    fn a_wrong_length_hint_falls_back_to_the_boundary() {
+        // Older JS SDKs sent the UTF-16 length of non-ASCII text.
+        let js = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=\"post.x\"\r\nContent-Type: application/json; length=9\r\n\r\n{{\"a\":\"é€\"}}\r\n--{B}--"
+        );
+        let parts = parse(js.as_bytes(), B).unwrap();
+        assert_eq!(parts[0].body, "{\"a\":\"é€\"}".as_bytes());
     }
 
     #[test]
