@@ -45,6 +45,7 @@ impl Writer {
             conn: None,
             inserted: 0,
             next_analyze: FIRST_ANALYZE,
+            analyzing: Default::default(),
         };
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
@@ -102,6 +103,8 @@ struct WriterThread {
     /// Runs inserted by this writer, and the count at which statistics are next refreshed.
     inserted: usize,
     next_analyze: usize,
+    /// A statistics refresh is running.
+    analyzing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// First statistics refresh after this many new runs; then each time the count doubles.
@@ -175,10 +178,28 @@ impl WriterThread {
             return;
         }
         self.next_analyze = self.inserted.saturating_mul(2);
-        if let Some(conn) = self.conn.as_mut()
-            && let Err(err) = runs::refresh_statistics(conn)
-        {
-            log::warn!("refreshing table statistics failed: {err}");
+        // ANALYZE takes hundreds of milliseconds on a large table: run it beside the writer
+        // on a connection of its own, one at a time, so commits never wait for it.
+        if self.analyzing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (db, analyzing) = (self.db.clone(), self.analyzing.clone());
+        let spawned = std::thread::Builder::new()
+            .name("statistics".into())
+            .spawn(move || {
+                let outcome = db
+                    .dedicated_connection()
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut conn| {
+                        runs::refresh_statistics(&mut conn).map_err(|e| e.to_string())
+                    });
+                if let Err(err) = outcome {
+                    log::warn!("refreshing table statistics failed: {err}");
+                }
+                analyzing.store(false, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            self.analyzing.store(false, Ordering::SeqCst);
         }
     }
 
