@@ -313,22 +313,14 @@ pub async fn list_datasets(
     for data_type in &data_types {
         check_data_type(data_type)?;
     }
-    let sort_by_name = match params.get("sort_by") {
-        None | Some("created_at") => false,
-        Some("name") => true,
-        Some(other) => {
-            return Err(ApiError::unprocessable(format!(
-                "sort_by must be name or created_at, got {other:?}"
-            )));
-        }
-    };
+    let (sort_by_name, descending) = params.name_or_time_order("created_at")?;
     let filter = DatasetFilter {
         ids: params.uuids("id")?.iter().map(Uuid::to_string).collect(),
         name: params.string("name"),
         name_contains: params.string("name_contains"),
         data_types,
         sort_by_name,
-        descending: params.bool("sort_by_desc")?.unwrap_or(!sort_by_name),
+        descending,
         limit,
         offset,
     };

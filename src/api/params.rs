@@ -66,6 +66,22 @@ impl QueryParams {
             .transpose()
     }
 
+    /// `sort_by` (`name` or `time_key`, the default) and `sort_by_desc` (default: descending by
+    /// time, ascending by name): whether to sort by name, and whether descending.
+    pub fn name_or_time_order(&self, time_key: &str) -> ApiResult<(bool, bool)> {
+        let by_name = match self.get("sort_by") {
+            None => false,
+            Some("name") => true,
+            Some(key) if key == time_key => false,
+            Some(other) => {
+                return Err(ApiError::unprocessable(format!(
+                    "sort_by must be name or {time_key}, got {other:?}"
+                )));
+            }
+        };
+        Ok((by_name, self.bool("sort_by_desc")?.unwrap_or(!by_name)))
+    }
+
     /// `limit` and `offset` for list endpoints: limit 1..=100 (default 100), offset ≥ 0.
     pub fn page(&self) -> ApiResult<(i64, i64)> {
         let limit = self.int("limit")?.unwrap_or(100);

@@ -230,15 +230,7 @@ pub async fn list_sessions(
 ) -> ApiResult<HttpResponse> {
     let params = QueryParams::parse(req.query_string());
     let (limit, offset) = params.page()?;
-    let sort_by_name = match params.get("sort_by") {
-        None | Some("start_time") => false,
-        Some("name") => true,
-        Some(other) => {
-            return Err(ApiError::unprocessable(format!(
-                "sort_by must be name or start_time, got {other:?}"
-            )));
-        }
-    };
+    let (sort_by_name, descending) = params.name_or_time_order("start_time")?;
     let filter = SessionFilter {
         ids: params.uuids("id")?.iter().map(Uuid::to_string).collect(),
         name: params.string("name"),
@@ -250,7 +242,7 @@ pub async fn list_sessions(
             .collect(),
         reference_free: params.bool("reference_free")?,
         sort_by_name,
-        descending: params.bool("sort_by_desc")?.unwrap_or(!sort_by_name),
+        descending,
         limit,
         offset,
     };
