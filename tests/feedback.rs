@@ -278,6 +278,14 @@ fn presigned_tokens(server: &TestServer) {
         &json!({"score": 1}),
     );
     assert_eq!(status, 404);
+    let (status, answer) = server.post_json(
+        "/feedback/tokens",
+        &json!({"run_id": run, "feedback_key": "forever", "expires_in": {"days": i64::MAX}}),
+    );
+    assert_eq!(
+        status, 422,
+        "an overflowing expiry is refused, not a crash: {answer}"
+    );
     let (status, _) = server.post_json("/feedback/tokens", &json!({"feedback_key": "no run"}));
     assert_eq!(status, 422);
     let token_id = token["id"].as_str().unwrap();

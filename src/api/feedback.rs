@@ -1,7 +1,6 @@
 //! Feedback (`/feedback`) and presigned feedback tokens (`/feedback/tokens`).
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -339,6 +338,8 @@ pub struct TokenOut {
     pub feedback_key: String,
 }
 
+const MICROS_PER_MINUTE: i64 = 60_000_000;
+
 /// Tokens last three hours unless the request says otherwise.
 const DEFAULT_TOKEN_HOURS: i64 = 3;
 
@@ -350,17 +351,15 @@ fn token_row(workspace: Workspace, spec: &TokenCreate, now: i64) -> ApiResult<Fe
         (Some(at), _) => parse_time_str(at).ok_or_else(|| {
             ApiError::unprocessable(format!("expires_at: {at:?} is not a date-time"))
         })?,
-        (None, Some(span)) => {
-            let span = Duration::days(span.days)
-                + Duration::hours(span.hours)
-                + Duration::minutes(span.minutes);
-            now + span.num_microseconds().unwrap_or(i64::MAX / 2)
-        }
-        (None, None) => {
-            now + Duration::hours(DEFAULT_TOKEN_HOURS)
-                .num_microseconds()
-                .unwrap_or(0)
-        }
+        (None, Some(span)) => span
+            .days
+            .checked_mul(24 * 60)
+            .and_then(|m| m.checked_add(span.hours.checked_mul(60)?))
+            .and_then(|m| m.checked_add(span.minutes))
+            .and_then(|m| m.checked_mul(MICROS_PER_MINUTE))
+            .and_then(|d| now.checked_add(d))
+            .ok_or_else(|| ApiError::unprocessable("expires_in is too long"))?,
+        (None, None) => now + DEFAULT_TOKEN_HOURS * 60 * MICROS_PER_MINUTE,
     };
     if expires_at <= now {
         return Err(ApiError::unprocessable(

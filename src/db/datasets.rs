@@ -165,6 +165,15 @@ pub fn counts(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryRes
 /// Opens a new version of the dataset: strictly later than every earlier one, so each write
 /// has its own `as_of`.
 pub fn new_version(conn: &mut DbConnection, dataset_id: &str) -> QueryResult<i64> {
+    // Replicas writing the same dataset at once must not pick the same version: PostgreSQL
+    // locks the dataset row until commit; SQLite has one writer at a time.
+    if let DbConnection::Postgresql(c) = conn {
+        datasets::table
+            .find(dataset_id)
+            .select(datasets::id)
+            .for_update()
+            .first::<String>(c)?;
+    }
     let last: Option<i64> = dataset_versions::table
         .filter(dataset_versions::dataset_id.eq(dataset_id))
         .select(max(dataset_versions::as_of))
