@@ -13,6 +13,7 @@ use super::{State, Workspace, base_url};
 use crate::db::models::RunRow;
 use crate::db::runs::{self as run_store, RunQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::filter::runs::{self as filter_runs, Cond, RunFilter, TraceFilters};
 use crate::ingest::ops::dotted_order_ids;
 use crate::time::{format_micros, parse_time_str};
 
@@ -93,13 +94,7 @@ impl RunContext {
 
     fn present(&self, row: RunRow) -> RunOut {
         let start = row.start_time.unwrap_or_default();
-        let status = if row.error.is_some() {
-            "error"
-        } else if row.end_time.is_some() {
-            "success"
-        } else {
-            "pending"
-        };
+        let status = filter_runs::status(&row);
         let parent_run_ids = row
             .dotted_order
             .as_deref()
@@ -143,7 +138,7 @@ impl RunContext {
             .flatten()
             .map(|(key, n, avg)| (key.clone(), serde_json::json!({"n": n, "avg": avg})))
             .collect();
-        let thread_id = thread_id(row.extra.as_deref());
+        let thread_id = filter_runs::thread_id(row.extra.as_deref());
         RunOut {
             id: row.id,
             name: row.name.unwrap_or_default(),
@@ -193,22 +188,6 @@ pub fn present_rows(
 ) -> ApiResult<Vec<RunOut>> {
     let context = RunContext::load(conn, workspace_id, base_url, &rows)?;
     Ok(rows.into_iter().map(|r| context.present(r)).collect())
-}
-
-/// A conversation id from `extra.metadata`: `session_id`, `conversation_id` or `thread_id`.
-fn thread_id(extra: Option<&str>) -> Option<String> {
-    let extra = extra.filter(|e| {
-        e.contains("session_id") || e.contains("conversation_id") || e.contains("thread_id")
-    })?;
-    let extra: Value = serde_json::from_str(extra).ok()?;
-    let metadata = extra.get("metadata")?;
-    ["session_id", "conversation_id", "thread_id"]
-        .iter()
-        .find_map(|key| match metadata.get(*key)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
 }
 
 #[utoipa::path(
@@ -300,19 +279,38 @@ fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
 }
 
 impl RunQueryBody {
-    fn to_query(&self) -> ApiResult<RunQuery> {
-        for (field, value) in [
-            ("filter", &self.filter),
-            ("trace_filter", &self.trace_filter),
-            ("tree_filter", &self.tree_filter),
-            ("query", &self.query),
-        ] {
-            if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
-                return Err(ApiError::bad_request(format!(
-                    "{field}: the filter language is not supported by this server yet"
-                )));
+    /// The filter-language fields, checked; errors name the field and the position.
+    fn filters(&self) -> ApiResult<TraceFilters> {
+        let compile = |field: &str, text: &Option<String>| -> ApiResult<Option<RunFilter>> {
+            match text.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(text) => filter_runs::compile(text).map(Some).map_err(|e| {
+                    ApiError::bad_request(format!("{field}: {} at offset {}", e.message, e.offset))
+                }),
             }
+        };
+        let mut filter = compile("filter", &self.filter)?;
+        if let Some(query) = self
+            .query
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
+            let search = filter_runs::search(query);
+            filter = Some(match filter {
+                Some(RunFilter(cond)) => RunFilter(Cond::All(vec![cond, search.0])),
+                None => search,
+            });
         }
+        Ok(TraceFilters {
+            filter,
+            trace_filter: compile("trace_filter", &self.trace_filter)?,
+            tree_filter: compile("tree_filter", &self.tree_filter)?,
+        })
+    }
+
+    fn to_query(&self) -> ApiResult<RunQuery> {
+        let filters = self.filters()?;
         let time = |field: &str, value: &Option<String>| -> ApiResult<Option<i64>> {
             value
                 .as_deref()
@@ -354,6 +352,7 @@ impl RunQueryBody {
         let mut sessions = texts(&self.session);
         sessions.extend(self.session_id.map(|s| s.to_string()));
         Ok(RunQuery {
+            filters,
             ids: texts(&self.id),
             sessions,
             trace: self.trace.map(|t| t.to_string()),

@@ -5,6 +5,7 @@ pub mod comparative;
 pub mod datasets;
 pub mod feedback;
 pub mod models;
+pub mod run_filter;
 pub mod runs;
 pub mod schema;
 pub mod sessions;
@@ -34,6 +35,16 @@ pub(crate) use per_backend;
 pub enum DbConnection {
     Postgresql(diesel::PgConnection),
     Sqlite(diesel::SqliteConnection),
+}
+
+impl DbConnection {
+    /// Which SQL dialect this connection speaks, for the few queries written as text.
+    pub fn dialect(&self) -> run_filter::Dialect {
+        match self {
+            DbConnection::Postgresql(_) => run_filter::Dialect::Postgres,
+            DbConnection::Sqlite(_) => run_filter::Dialect::Sqlite,
+        }
+    }
 }
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

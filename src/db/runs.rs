@@ -7,9 +7,11 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::models::{AttachmentRow, RunRow};
+use super::run_filter;
 use super::schema::{feedback, run_attachments, runs};
 use super::sessions;
 use super::{DbConnection, per_backend};
+use crate::filter::runs::TraceFilters;
 use crate::ingest::IngestBatch;
 use crate::ingest::merge::{apply, derive_lineage, is_complete, refresh_derived};
 use crate::ingest::ops::{OpKind, RunOp};
@@ -337,9 +339,11 @@ pub fn find(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResul
     Ok(find_row(conn, workspace_id, id)?.filter(is_complete))
 }
 
-/// What `POST /runs/query` can select on today (the filter language comes later).
+/// What `POST /runs/query` and `/runs/stats` select on.
 #[derive(Debug, Default, Clone)]
 pub struct RunQuery {
+    /// `filter`, `trace_filter`, `tree_filter` (and `query` as a search).
+    pub filters: TraceFilters,
     pub ids: Vec<String>,
     pub sessions: Vec<String>,
     pub trace: Option<String>,
@@ -401,6 +405,9 @@ pub fn query(
     }
     if let Some(end) = q.end_time {
         query = query.filter(runs::start_time.le(end));
+    }
+    if !q.filters.is_empty() {
+        query = query.filter(run_filter::compile(&q.filters, conn.dialect()));
     }
     let start = runs::start_time.assume_not_null();
     if let Some((time, id)) = &q.after {

@@ -1,0 +1,563 @@
+//! Compiles a run filter (`crate::filter::runs`) to a SQL condition for SQLite or PostgreSQL.
+//! The result is a diesel expression, so it joins the boxed run queries like any other
+//! `.filter(...)`; values travel as bind parameters. The text differs between the dialects only
+//! where their SQL does: JSON access, LIKE, text ordering.
+//!
+//! Every condition produced here is TRUE or FALSE, never NULL, so that `NOT` and `NOT EXISTS`
+//! behave as the in-memory evaluator does.
+
+use diesel::QueryResult;
+use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Bool, Double, HasSqlType, Text};
+
+use crate::filter::runs::{
+    Cond, EntryAttr, Family, Field, Lit, Op, RunFilter, THREAD_KEYS, Test, TraceFilters,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Part {
+    Sql(String),
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+/// A boolean SQL condition with its bind parameters.
+#[derive(Clone, Debug, Default)]
+pub struct SqlCondition {
+    parts: Vec<Part>,
+}
+
+impl Expression for SqlCondition {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for SqlCondition {}
+impl<QS> SelectableExpression<QS> for SqlCondition {}
+
+impl<GB> ValidGrouping<GB> for SqlCondition {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl QueryId for SqlCondition {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> QueryFragment<DB> for SqlCondition
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Double>,
+    String: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    f64: ToSql<Double, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        for part in &self.parts {
+            match part {
+                Part::Sql(sql) => out.push_sql(sql),
+                Part::Text(v) => out.push_bind_param::<Text, String>(v)?,
+                Part::Int(v) => out.push_bind_param::<BigInt, i64>(v)?,
+                Part::Float(v) => out.push_bind_param::<Double, f64>(v)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The condition for `runs` rows (the table under its own name) passing these filters.
+pub fn compile(filters: &TraceFilters, dialect: Dialect) -> SqlCondition {
+    let mut b = Builder {
+        dialect,
+        out: SqlCondition::default(),
+        aliases: 0,
+    };
+    b.sql("(1=1");
+    if let Some(filter) = &filters.filter {
+        b.sql(" AND ");
+        b.cond(&filter.0, "runs");
+    }
+    if let Some(filter) = &filters.trace_filter {
+        b.sql(" AND ");
+        b.in_trace(filter, "id");
+    }
+    if let Some(filter) = &filters.tree_filter {
+        b.sql(" AND ");
+        b.in_trace(filter, "trace_id");
+    }
+    b.sql(")");
+    b.out
+}
+
+struct Builder {
+    dialect: Dialect,
+    out: SqlCondition,
+    aliases: usize,
+}
+
+impl Builder {
+    fn sql(&mut self, sql: &str) {
+        match self.out.parts.last_mut() {
+            Some(Part::Sql(last)) => last.push_str(sql),
+            _ => self.out.parts.push(Part::Sql(sql.to_string())),
+        }
+    }
+
+    fn bind(&mut self, lit: &Lit) {
+        let part = match lit {
+            Lit::Text(t) => Part::Text(t.clone()),
+            Lit::Int(i) => Part::Int(*i),
+            Lit::Num(n) => Part::Float(*n),
+            Lit::Bool(b) => Part::Int(i64::from(*b)),
+            Lit::Null => unreachable!("null is tested with IS NULL, never bound"),
+        };
+        self.out.parts.push(part);
+    }
+
+    fn alias(&mut self, prefix: &str) -> String {
+        self.aliases += 1;
+        format!("{prefix}{}", self.aliases)
+    }
+
+    /// Some complete run of the same trace, whose `column` equals the candidate's `trace_id`,
+    /// passes `filter`: the root (`id`) or any run (`trace_id`).
+    fn in_trace(&mut self, filter: &RunFilter, column: &str) {
+        let t = self.alias("t");
+        self.sql(&format!(
+            "EXISTS (SELECT 1 FROM runs {t} WHERE {t}.workspace_id = runs.workspace_id \
+             AND {t}.{column} = runs.trace_id AND {t}.name IS NOT NULL \
+             AND {t}.run_type IS NOT NULL AND {t}.start_time IS NOT NULL AND "
+        ));
+        self.cond(&filter.0, &t);
+        self.sql(")");
+    }
+
+    fn cond(&mut self, cond: &Cond, r: &str) {
+        match cond {
+            Cond::All(conds) | Cond::Any(conds) => {
+                let (joiner, empty) = if matches!(cond, Cond::All(_)) {
+                    (" AND ", "1=1")
+                } else {
+                    (" OR ", "1=0")
+                };
+                if conds.is_empty() {
+                    self.sql(empty);
+                    return;
+                }
+                self.sql("(");
+                for (i, c) in conds.iter().enumerate() {
+                    if i > 0 {
+                        self.sql(joiner);
+                    }
+                    self.cond(c, r);
+                }
+                self.sql(")");
+            }
+            Cond::Not(inner) => {
+                self.sql("NOT (");
+                self.cond(inner, r);
+                self.sql(")");
+            }
+            Cond::Field(Field::IsRoot, test) => {
+                let root = matches!(
+                    test,
+                    Test::Cmp(Op::Eq, Lit::Bool(true)) | Test::Cmp(Op::Neq, Lit::Bool(false))
+                );
+                self.sql(&format!(
+                    "{r}.parent_run_id IS {}NULL",
+                    if root { "" } else { "NOT " }
+                ));
+            }
+            Cond::Field(field, test) => {
+                let expr = self.field(*field, r);
+                let text = matches!(test, Test::Cmp(_, Lit::Text(_)));
+                self.scalar_test(&expr, test, text);
+            }
+            Cond::HasTag(tag) => {
+                match self.dialect {
+                    Dialect::Sqlite => self.sql(&format!(
+                        "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type({r}.tags) = 'array' \
+                         THEN {r}.tags END) WHERE type = 'text' AND value = "
+                    )),
+                    Dialect::Postgres => self.sql(&format!(
+                        "COALESCE(jsonb_typeof({r}.tags::jsonb) = 'array' AND \
+                         jsonb_exists({r}.tags::jsonb, "
+                    )),
+                }
+                self.bind(&Lit::Text(tag.clone()));
+                self.sql(match self.dialect {
+                    Dialect::Sqlite => ")",
+                    Dialect::Postgres => "), FALSE)",
+                });
+            }
+            Cond::Search { field, needle } => {
+                let fields = match field {
+                    Some(f) => vec![*f],
+                    None => vec![Field::Name, Field::Inputs, Field::Outputs, Field::Error],
+                };
+                self.sql("(");
+                for (i, f) in fields.into_iter().enumerate() {
+                    if i > 0 {
+                        self.sql(" OR ");
+                    }
+                    let expr = self.field(f, r);
+                    match self.dialect {
+                        // Both lower only ASCII letters: SQLite's lower() always, PostgreSQL's
+                        // under the "C" collation. The needle was lowered the same way.
+                        Dialect::Sqlite => {
+                            self.sql(&format!("instr(lower(COALESCE({expr}, '')), "))
+                        }
+                        Dialect::Postgres => self.sql(&format!(
+                            "strpos(lower(COALESCE({expr}, '') COLLATE \"C\"), "
+                        )),
+                    }
+                    self.bind(&Lit::Text(needle.clone()));
+                    self.sql(") > 0");
+                }
+                self.sql(")");
+            }
+            Cond::Entry {
+                family,
+                tests,
+                exists,
+            } => {
+                self.sql(if *exists { "EXISTS (" } else { "NOT EXISTS (" });
+                let e = self.alias("e");
+                let source = self.entry_source(*family, r, &e);
+                self.sql(&source);
+                for (attr, test) in tests {
+                    self.sql(" AND ");
+                    self.entry_test(*family, *attr, test, &e);
+                }
+                self.sql(")");
+            }
+        }
+    }
+
+    /// `SELECT 1 FROM <entries of the run> WHERE 1=1`, the entries named `e`.
+    fn entry_source(&self, family: Family, r: &str, e: &str) -> String {
+        if family == Family::Feedback {
+            return format!(
+                "SELECT 1 FROM feedback {e} WHERE {e}.workspace_id = {r}.workspace_id \
+                 AND {e}.run_id = {r}.id"
+            );
+        }
+        let (column, path) = match family {
+            Family::Metadata => ("extra", Some("metadata")),
+            Family::Inputs => ("inputs", None),
+            _ => ("outputs", None),
+        };
+        match (self.dialect, path) {
+            (Dialect::Sqlite, Some(key)) => format!(
+                "SELECT 1 FROM json_each(CASE WHEN json_type({r}.{column}, '$.{key}') = 'object' \
+                 THEN {r}.{column} END, '$.{key}') {e} WHERE 1=1"
+            ),
+            (Dialect::Sqlite, None) => format!(
+                "SELECT 1 FROM json_each(CASE WHEN json_type({r}.{column}) = 'object' \
+                 THEN {r}.{column} END) {e} WHERE 1=1"
+            ),
+            (Dialect::Postgres, Some(key)) => format!(
+                "SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof({r}.{column}::jsonb -> '{key}') \
+                 = 'object' THEN {r}.{column}::jsonb -> '{key}' END) {e}(key, value) WHERE 1=1"
+            ),
+            (Dialect::Postgres, None) => format!(
+                "SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof({r}.{column}::jsonb) = 'object' \
+                 THEN {r}.{column}::jsonb END) {e}(key, value) WHERE 1=1"
+            ),
+        }
+    }
+
+    fn entry_test(&mut self, family: Family, attr: EntryAttr, test: &Test, e: &str) {
+        match (family, attr) {
+            (_, EntryAttr::Key) => {
+                let text = matches!(test, Test::Cmp(_, Lit::Text(_)));
+                self.scalar_test(&format!("{e}.key"), test, text)
+            }
+            (Family::Feedback, EntryAttr::Score) => {
+                self.scalar_test(&format!("{e}.score"), test, false)
+            }
+            (Family::Feedback, EntryAttr::Source) => {
+                let text = matches!(test, Test::Cmp(_, Lit::Text(_)));
+                self.scalar_test(&format!("{e}.source_type"), test, text)
+            }
+            (Family::Feedback, _) => {
+                let json = match self.dialect {
+                    Dialect::Sqlite => format!("COALESCE({e}.value, 'null')"),
+                    Dialect::Postgres => format!("COALESCE({e}.value, 'null')::jsonb"),
+                };
+                self.json_test(&Json::Document(json), test);
+            }
+            _ => self.json_test(&Json::Row(e.to_string()), test),
+        }
+    }
+
+    /// SQL for a run attribute of row alias `r`; NULL when the run has none.
+    fn field(&self, field: Field, r: &str) -> String {
+        let column = |c: &str| format!("{r}.{c}");
+        match field {
+            Field::Id => column("id"),
+            Field::Name => column("name"),
+            Field::RunType => column("run_type"),
+            Field::Error => column("error"),
+            Field::TraceId => column("trace_id"),
+            Field::ParentRunId => column("parent_run_id"),
+            Field::SessionId => column("session_id"),
+            Field::ReferenceExampleId => column("reference_example_id"),
+            Field::Inputs => column("inputs"),
+            Field::Outputs => column("outputs"),
+            Field::StartTime => column("start_time"),
+            Field::EndTime => column("end_time"),
+            Field::FirstTokenTime => column("first_token_time"),
+            Field::PromptTokens => column("prompt_tokens"),
+            Field::CompletionTokens => column("completion_tokens"),
+            Field::TotalTokens => column("total_tokens"),
+            Field::PromptCost => column("prompt_cost"),
+            Field::CompletionCost => column("completion_cost"),
+            Field::TotalCost => column("total_cost"),
+            Field::Status => format!(
+                "(CASE WHEN {r}.error IS NOT NULL THEN 'error' \
+                 WHEN {r}.end_time IS NOT NULL THEN 'success' ELSE 'pending' END)"
+            ),
+            Field::Latency => {
+                format!("CAST({r}.end_time - {r}.start_time AS DOUBLE PRECISION)")
+            }
+            Field::ThreadId => {
+                let branches: String = THREAD_KEYS
+                    .iter()
+                    .map(|key| match self.dialect {
+                        Dialect::Sqlite => format!(
+                            " WHEN json_type({r}.extra, '$.metadata.{key}') = 'text' \
+                             THEN json_extract({r}.extra, '$.metadata.{key}')"
+                        ),
+                        Dialect::Postgres => format!(
+                            " WHEN jsonb_typeof({r}.extra::jsonb -> 'metadata' -> '{key}') = 'string' \
+                             THEN {r}.extra::jsonb -> 'metadata' ->> '{key}'"
+                        ),
+                    })
+                    .collect();
+                format!("(CASE{branches} END)")
+            }
+            Field::IsRoot => unreachable!("is_root is compiled on its own"),
+        }
+    }
+
+    /// A test on a nullable SQL value.
+    fn scalar_test(&mut self, expr: &str, test: &Test, text: bool) {
+        match test {
+            Test::Cmp(Op::Eq, Lit::Null) => self.sql(&format!("{expr} IS NULL")),
+            Test::Cmp(Op::Neq, Lit::Null) => self.sql(&format!("{expr} IS NOT NULL")),
+            Test::Cmp(Op::Neq, lit) => {
+                self.sql(&format!("({expr} IS NULL OR {expr} <> "));
+                self.bind(lit);
+                self.sql(")");
+            }
+            Test::Cmp(op, lit) => {
+                self.sql(&format!(
+                    "({expr} IS NOT NULL AND {} {} ",
+                    self.ordered(expr, text, *op),
+                    sql_op(*op)
+                ));
+                self.bind(lit);
+                self.sql(")");
+            }
+            Test::In(items) => {
+                if items.is_empty() {
+                    self.sql("1=0");
+                    return;
+                }
+                self.sql(&format!("({expr} IS NOT NULL AND {expr} IN ("));
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.sql(", ");
+                    }
+                    self.bind(item);
+                }
+                self.sql("))");
+            }
+            Test::Like(pattern) => {
+                self.sql(&format!("({expr} IS NOT NULL AND "));
+                self.like(expr, pattern);
+                self.sql(")");
+            }
+        }
+    }
+
+    /// Text ordered byte by byte on both backends (PostgreSQL's default collation may not).
+    fn ordered(&self, expr: &str, text: bool, op: Op) -> String {
+        if text && self.dialect == Dialect::Postgres && !matches!(op, Op::Eq | Op::Neq) {
+            format!("{expr} COLLATE \"C\"")
+        } else {
+            expr.to_string()
+        }
+    }
+
+    fn like(&mut self, expr: &str, pattern: &str) {
+        match self.dialect {
+            // GLOB is case-sensitive, as LIKE is on PostgreSQL; its own wildcards are escaped.
+            Dialect::Sqlite => {
+                self.sql(&format!("{expr} GLOB "));
+                self.bind(&Lit::Text(glob_pattern(pattern)));
+            }
+            Dialect::Postgres => {
+                self.sql(&format!("{expr} LIKE "));
+                self.bind(&Lit::Text(pattern.to_string()));
+                self.sql(" ESCAPE ''");
+            }
+        }
+    }
+
+    /// A test on a JSON value; missing values are JSON null, so the result is never NULL.
+    fn json_test(&mut self, json: &Json, test: &Test) {
+        match test {
+            Test::Cmp(Op::Neq, lit) => {
+                self.sql("NOT ");
+                self.json_test(json, &Test::Cmp(Op::Eq, lit.clone()));
+            }
+            Test::In(items) => {
+                if items.is_empty() {
+                    self.sql("1=0");
+                    return;
+                }
+                self.sql("(");
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.sql(" OR ");
+                    }
+                    self.json_test(json, &Test::Cmp(Op::Eq, item.clone()));
+                }
+                self.sql(")");
+            }
+            Test::Like(pattern) => {
+                let (kind, text) = self.json_parts(json, JsonType::Text);
+                self.sql(&format!("({kind} AND "));
+                self.like(&text, pattern);
+                self.sql(")");
+            }
+            Test::Cmp(_, Lit::Null) => {
+                let (kind, _) = self.json_parts(json, JsonType::Null);
+                self.sql(&kind);
+            }
+            Test::Cmp(_, Lit::Bool(b)) => {
+                let (kind, _) = self.json_parts(json, JsonType::Bool(*b));
+                self.sql(&kind);
+            }
+            Test::Cmp(op, lit) => {
+                let text = matches!(lit, Lit::Text(_));
+                let wanted = if text {
+                    JsonType::Text
+                } else {
+                    JsonType::Number
+                };
+                let (kind, value) = self.json_parts(json, wanted);
+                let value = self.ordered(&value, text, *op);
+                self.sql(&format!("({kind} AND {value} {} ", sql_op(*op)));
+                self.bind(lit);
+                self.sql(")");
+            }
+        }
+    }
+
+    /// For a JSON value: the condition "it has this type", and the SQL scalar holding it once
+    /// it has.
+    fn json_parts(&self, json: &Json, wanted: JsonType) -> (String, String) {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let (kind, value) = match json {
+                    Json::Row(e) => (format!("{e}.type"), format!("{e}.value")),
+                    Json::Document(doc) => (
+                        format!("json_type({doc})"),
+                        format!("json_extract({doc}, '$')"),
+                    ),
+                };
+                let test = match wanted {
+                    JsonType::Number => format!("{kind} IN ('integer', 'real')"),
+                    JsonType::Text => format!("{kind} = 'text'"),
+                    JsonType::Null => format!("{kind} = 'null'"),
+                    JsonType::Bool(b) => format!("{kind} = '{b}'"),
+                };
+                (test, value)
+            }
+            Dialect::Postgres => {
+                let doc = match json {
+                    Json::Row(e) => format!("{e}.value"),
+                    Json::Document(doc) => doc.clone(),
+                };
+                let test = match wanted {
+                    JsonType::Number => format!("jsonb_typeof({doc}) = 'number'"),
+                    JsonType::Text => format!("jsonb_typeof({doc}) = 'string'"),
+                    JsonType::Null => format!("jsonb_typeof({doc}) = 'null'"),
+                    JsonType::Bool(b) => format!("{doc} = '{b}'::jsonb"),
+                };
+                let value = match wanted {
+                    // The CASE keeps the cast away from values that are not numbers.
+                    JsonType::Number => format!(
+                        "(CASE WHEN jsonb_typeof({doc}) = 'number' THEN ({doc} #>> '{{}}')::float8 END)"
+                    ),
+                    _ => format!("({doc} #>> '{{}}')"),
+                };
+                (test, value)
+            }
+        }
+    }
+}
+
+/// Where a JSON value sits: a row of json_each/jsonb_each (named by its alias), or a whole
+/// document (JSON text on SQLite, jsonb on PostgreSQL).
+enum Json {
+    Row(String),
+    Document(String),
+}
+
+#[derive(Clone, Copy)]
+enum JsonType {
+    Text,
+    Number,
+    Null,
+    Bool(bool),
+}
+
+fn sql_op(op: Op) -> &'static str {
+    match op {
+        Op::Eq => "=",
+        Op::Neq => "<>",
+        Op::Gt => ">",
+        Op::Gte => ">=",
+        Op::Lt => "<",
+        Op::Lte => "<=",
+    }
+}
+
+/// A LIKE pattern (`%`, `_`, no escape) as a GLOB pattern with the same meaning.
+fn glob_pattern(like: &str) -> String {
+    let mut out = String::with_capacity(like.len());
+    for c in like.chars() {
+        match c {
+            '%' => out.push('*'),
+            '_' => out.push('?'),
+            '*' => out.push_str("[*]"),
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_keeps_like_meaning() {
+        assert_eq!(glob_pattern("%a_b*?[c]%"), "*a?b[*][?][[]c]*");
+    }
+}
