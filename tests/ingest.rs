@@ -416,9 +416,22 @@ fn bad_json_input_is_refused(server: &TestServer) {
     assert_eq!(status, 422, "{answer}");
     let (status, answer) = server.get(&format!("/runs/{}", Uuid::now_v7()));
     assert_eq!(status, 404, "{answer}");
-    let (status, answer) = server.post_json("/runs/query", &json!({"filter": "eq(name, \"x\")"}));
+    let (status, answer) = server.post_json("/runs/query", &json!({"filter": "eq(name, \"x\""}));
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["detail"].as_str().unwrap().contains("filter"));
+    assert_eq!(
+        answer["detail"],
+        "filter: expected ',' or ')', found the end at offset 12"
+    );
+    let (status, answer) =
+        server.post_json("/runs/query", &json!({"tree_filter": "neq(tags, \"x\")"}));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("tree_filter: comparator neq is not accepted for attribute tags"),
+        "{answer}"
+    );
     let (status, answer) = server.post_json("/runs/query", &json!({"cursor": "garbage"}));
     assert_eq!(status, 400, "{answer}");
     let (status, answer) = server.post_json("/runs/query", &json!({"session": "not-a-list"}));

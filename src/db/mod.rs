@@ -6,6 +6,7 @@ pub mod datasets;
 pub mod feedback;
 pub mod models;
 pub mod run_filter;
+pub mod run_stats;
 pub mod runs;
 pub mod schema;
 pub mod sessions;

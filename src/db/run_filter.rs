@@ -13,6 +13,7 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Bool, Double, HasSqlType, Text};
 
+use super::runs::RunQuery;
 use crate::filter::runs::{
     Cond, EntryAttr, Family, Field, Lit, Op, RunFilter, THREAD_KEYS, Test, TraceFilters,
 };
@@ -74,28 +75,82 @@ where
     }
 }
 
-/// The condition for `runs` rows (the table under its own name) passing these filters.
-pub fn compile(filters: &TraceFilters, dialect: Dialect) -> SqlCondition {
+/// The condition for `runs` rows (the table under its own name) that a query selects: complete
+/// runs of the workspace, narrowed by the query's fields and filters.
+pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondition {
     let mut b = Builder {
         dialect,
         out: SqlCondition::default(),
         aliases: 0,
     };
-    b.sql("(1=1");
-    if let Some(filter) = &filters.filter {
-        b.sql(" AND ");
-        b.cond(&filter.0, "runs");
+    b.sql("(runs.workspace_id = ");
+    b.bind(&Lit::Text(workspace_id.to_string()));
+    b.sql(" AND runs.name IS NOT NULL AND runs.run_type IS NOT NULL AND runs.start_time IS NOT NULL");
+    let text = |v: &String| Lit::Text(v.clone());
+    for (column, values) in [
+        ("id", &q.ids),
+        ("session_id", &q.sessions),
+        ("reference_example_id", &q.reference_examples),
+    ] {
+        if !values.is_empty() {
+            b.sql(" AND ");
+            b.scalar_test(&format!("runs.{column}"), &Test::In(values.iter().map(text).collect()), false);
+        }
     }
-    if let Some(filter) = &filters.trace_filter {
-        b.sql(" AND ");
-        b.in_trace(filter, "id");
+    for (column, value) in [
+        ("trace_id", &q.trace),
+        ("parent_run_id", &q.parent_run),
+        ("run_type", &q.run_type),
+    ] {
+        if let Some(value) = value {
+            b.sql(&format!(" AND runs.{column} = "));
+            b.bind(&text(value));
+        }
     }
-    if let Some(filter) = &filters.tree_filter {
-        b.sql(" AND ");
-        b.in_trace(filter, "trace_id");
+    for (column, present) in [("parent_run_id", q.is_root.map(|root| !root)), ("error", q.error)] {
+        match present {
+            Some(true) => b.sql(&format!(" AND runs.{column} IS NOT NULL")),
+            Some(false) => b.sql(&format!(" AND runs.{column} IS NULL")),
+            None => {}
+        }
     }
+    if let Some(start) = q.start_time {
+        b.sql(" AND runs.start_time >= ");
+        b.bind(&Lit::Int(start));
+    }
+    if let Some(end) = q.end_time {
+        b.sql(" AND runs.start_time <= ");
+        b.bind(&Lit::Int(end));
+    }
+    b.filters(&q.filters);
     b.sql(")");
     b.out
+}
+
+/// `feedback` rows on the runs a query selects.
+pub fn feedback_of_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondition {
+    let mut out = SqlCondition::default();
+    out.parts.push(Part::Sql("feedback.run_id IN (SELECT runs.id FROM runs WHERE ".into()));
+    out.parts.extend(selection(workspace_id, q, dialect).parts);
+    out.parts.push(Part::Sql(")".into()));
+    out
+}
+
+impl Builder {
+    fn filters(&mut self, filters: &TraceFilters) {
+        if let Some(filter) = &filters.filter {
+            self.sql(" AND ");
+            self.cond(&filter.0, "runs");
+        }
+        if let Some(filter) = &filters.trace_filter {
+            self.sql(" AND ");
+            self.in_trace(filter, "id");
+        }
+        if let Some(filter) = &filters.tree_filter {
+            self.sql(" AND ");
+            self.in_trace(filter, "trace_id");
+        }
+    }
 }
 
 struct Builder {

@@ -360,55 +360,26 @@ pub struct RunQuery {
     pub limit: i64,
 }
 
+type Backend = <DbConnection as Connection>::Backend;
+
+/// The complete runs of a workspace that a query selects, before ordering and paging.
+pub fn selection<'a>(
+    workspace_id: &str,
+    q: &RunQuery,
+    dialect: run_filter::Dialect,
+) -> runs::BoxedQuery<'a, Backend> {
+    runs::table
+        .filter(run_filter::selection(workspace_id, q, dialect))
+        .into_boxed()
+}
+
+/// A page of the selected runs in start-time order, resuming after the cursor.
 pub fn query(
     conn: &mut DbConnection,
     workspace_id: &str,
     q: &RunQuery,
 ) -> QueryResult<Vec<RunRow>> {
-    let mut query = runs::table
-        .filter(runs::workspace_id.eq(workspace_id))
-        .filter(runs::name.is_not_null())
-        .filter(runs::run_type.is_not_null())
-        .filter(runs::start_time.is_not_null())
-        .select(RunRow::as_select())
-        .into_boxed();
-    if !q.ids.is_empty() {
-        query = query.filter(runs::id.eq_any(&q.ids));
-    }
-    if !q.sessions.is_empty() {
-        query = query.filter(runs::session_id.eq_any(&q.sessions));
-    }
-    if let Some(trace) = &q.trace {
-        query = query.filter(runs::trace_id.eq(trace));
-    }
-    if let Some(parent) = &q.parent_run {
-        query = query.filter(runs::parent_run_id.eq(parent));
-    }
-    if let Some(run_type) = &q.run_type {
-        query = query.filter(runs::run_type.eq(run_type));
-    }
-    if !q.reference_examples.is_empty() {
-        query = query.filter(runs::reference_example_id.eq_any(&q.reference_examples));
-    }
-    match q.is_root {
-        Some(true) => query = query.filter(runs::parent_run_id.is_null()),
-        Some(false) => query = query.filter(runs::parent_run_id.is_not_null()),
-        None => {}
-    }
-    match q.error {
-        Some(true) => query = query.filter(runs::error.is_not_null()),
-        Some(false) => query = query.filter(runs::error.is_null()),
-        None => {}
-    }
-    if let Some(start) = q.start_time {
-        query = query.filter(runs::start_time.ge(start));
-    }
-    if let Some(end) = q.end_time {
-        query = query.filter(runs::start_time.le(end));
-    }
-    if !q.filters.is_empty() {
-        query = query.filter(run_filter::compile(&q.filters, conn.dialect()));
-    }
+    let mut query = selection(workspace_id, q, conn.dialect());
     let start = runs::start_time.assume_not_null();
     if let Some((time, id)) = &q.after {
         query = if q.ascending {
@@ -430,7 +401,7 @@ pub fn query(
     } else {
         query.order((runs::start_time.desc(), runs::id.desc()))
     };
-    query.limit(q.limit).load(conn)
+    query.limit(q.limit).select(RunRow::as_select()).load(conn)
 }
 
 /// Attachment names and content types of these runs, by run id.
