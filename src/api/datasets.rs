@@ -1156,7 +1156,7 @@ pub async fn public_experiments(
             };
             crate::db::sessions::list(conn, &workspace.id(), &filter)?
                 .into_iter()
-                .map(|session| super::sessions::with_stats(conn, session, false))
+                .map(|session| super::sessions::with_stats(conn, session, &Default::default()))
                 .collect::<ApiResult<Vec<_>>>()
         })
         .await?;

@@ -10,6 +10,7 @@ pub mod health;
 pub mod info;
 pub mod ingest;
 pub mod params;
+pub mod run_stats;
 pub mod runs;
 pub mod sessions;
 
@@ -111,6 +112,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     datasets::routes(cfg);
     examples::routes(cfg);
     feedback_configs::routes(cfg);
+    run_stats::routes(cfg);
     runs::routes(cfg);
     sessions::routes(cfg);
     docs::routes(cfg);

@@ -221,10 +221,13 @@ pub async fn read_run(
     Ok(HttpResponse::Ok().json(run))
 }
 
-/// Body of `POST /runs/query`. Unknown keys are ignored; nulls mean "not given".
-#[derive(Deserialize, ToSchema, Default)]
-pub struct RunQueryBody {
+/// Which runs: the fields `/runs/query`, `/runs/stats` and `/runs/monitor` share. Unknown keys
+/// are ignored; nulls mean "not given".
+#[derive(Deserialize, ToSchema, Default, Clone)]
+pub struct RunSelection {
+    /// Exact run ids.
     pub id: Option<Vec<Uuid>>,
+    /// Project ids.
     pub session: Option<Vec<Uuid>>,
     /// Alias the Python SDK passes through from `read_run(load_child_runs=True)`.
     pub session_id: Option<Uuid>,
@@ -234,12 +237,28 @@ pub struct RunQueryBody {
     pub reference_example: Option<Vec<Uuid>>,
     pub is_root: Option<bool>,
     pub error: Option<bool>,
+    /// Runs that started at or after this time.
     pub start_time: Option<String>,
+    /// Runs that started at or before this time.
     pub end_time: Option<String>,
+    /// Filter language, on each run.
     pub filter: Option<String>,
+    /// Filter language, on the root run of each run's trace.
     pub trace_filter: Option<String>,
+    /// Filter language, on any run of each run's trace.
     pub tree_filter: Option<String>,
+    /// Free text, searched in each run's name, inputs, outputs and error.
     pub query: Option<String>,
+    /// `1` selects root runs (LangSmith's legacy field).
+    pub execution_order: Option<i64>,
+}
+
+/// Body of `POST /runs/query`.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RunQueryBody {
+    #[serde(flatten)]
+    pub selection: RunSelection,
+    /// Fields to return (LangSmith's `RunSelect` names); identity fields always come back.
     pub select: Option<Vec<String>>,
     pub limit: Option<i64>,
     pub order: Option<String>,
@@ -254,7 +273,8 @@ pub struct Cursors {
 
 #[derive(Serialize, ToSchema)]
 pub struct RunQueryResponse {
-    pub runs: Vec<RunOut>,
+    #[schema(value_type = Vec<RunOut>)]
+    pub runs: Vec<Value>,
     pub cursors: Cursors,
 }
 
@@ -278,18 +298,20 @@ fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
     Ok((time, id.to_string()))
 }
 
-impl RunQueryBody {
-    /// The filter-language fields, checked; errors name the field and the position.
+/// A filter-language field, checked; the error names the field and the position.
+fn compile_filter(field: &str, text: Option<&str>) -> ApiResult<Option<RunFilter>> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => filter_runs::compile(text).map(Some).map_err(|e| {
+            ApiError::bad_request(format!("{field}: {} at offset {}", e.message, e.offset))
+        }),
+    }
+}
+
+impl RunSelection {
+    /// The filter-language fields, checked.
     fn filters(&self) -> ApiResult<TraceFilters> {
-        let compile = |field: &str, text: &Option<String>| -> ApiResult<Option<RunFilter>> {
-            match text.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(text) => filter_runs::compile(text).map(Some).map_err(|e| {
-                    ApiError::bad_request(format!("{field}: {} at offset {}", e.message, e.offset))
-                }),
-            }
-        };
-        let mut filter = compile("filter", &self.filter)?;
+        let mut filter = compile_filter("filter", self.filter.as_deref())?;
         if let Some(query) = self
             .query
             .as_deref()
@@ -304,12 +326,13 @@ impl RunQueryBody {
         }
         Ok(TraceFilters {
             filter,
-            trace_filter: compile("trace_filter", &self.trace_filter)?,
-            tree_filter: compile("tree_filter", &self.tree_filter)?,
+            trace_filter: compile_filter("trace_filter", self.trace_filter.as_deref())?,
+            tree_filter: compile_filter("tree_filter", self.tree_filter.as_deref())?,
         })
     }
 
-    fn to_query(&self) -> ApiResult<RunQuery> {
+    /// The runs selected, as the storage layer takes them (no paging yet).
+    pub fn to_query(&self) -> ApiResult<RunQuery> {
         let filters = self.filters()?;
         let time = |field: &str, value: &Option<String>| -> ApiResult<Option<i64>> {
             value
@@ -323,6 +346,154 @@ impl RunQueryBody {
                 })
                 .transpose()
         };
+        if let Some(run_type) = &self.run_type
+            && !crate::ingest::ops::RUN_TYPES.contains(&run_type.as_str())
+        {
+            return Err(ApiError::unprocessable(format!(
+                "run_type {run_type:?} is not one of {}",
+                crate::ingest::ops::RUN_TYPES.join(", ")
+            )));
+        }
+        let is_root = match self.execution_order {
+            None => self.is_root,
+            Some(1) => Some(true),
+            Some(other) => {
+                return Err(ApiError::unprocessable(format!(
+                    "execution_order must be 1 (root runs), got {other}"
+                )));
+            }
+        };
+        let texts = |ids: &Option<Vec<Uuid>>| -> Vec<String> {
+            ids.iter().flatten().map(Uuid::to_string).collect()
+        };
+        let mut sessions = texts(&self.session);
+        sessions.extend(self.session_id.map(|s| s.to_string()));
+        Ok(RunQuery {
+            filters,
+            ids: texts(&self.id),
+            sessions,
+            trace: self.trace.map(|t| t.to_string()),
+            parent_run: self.parent_run.map(|p| p.to_string()),
+            run_type: self.run_type.clone(),
+            reference_examples: texts(&self.reference_example),
+            is_root,
+            error: self.error,
+            start_time: time("start_time", &self.start_time)?,
+            end_time: time("end_time", &self.end_time)?,
+            ..RunQuery::default()
+        })
+    }
+}
+
+/// LangSmith's `RunSelect` names. Those Loopsmith has no data for are accepted and left out.
+const SELECTABLE: [&str; 59] = [
+    "id",
+    "name",
+    "run_type",
+    "start_time",
+    "end_time",
+    "status",
+    "error",
+    "extra",
+    "events",
+    "inputs",
+    "inputs_preview",
+    "inputs_s3_urls",
+    "inputs_or_signed_url",
+    "outputs",
+    "outputs_preview",
+    "outputs_s3_urls",
+    "outputs_or_signed_url",
+    "s3_urls",
+    "error_or_signed_url",
+    "events_or_signed_url",
+    "extra_or_signed_url",
+    "serialized_or_signed_url",
+    "parent_run_id",
+    "manifest_id",
+    "manifest_s3_id",
+    "manifest",
+    "session_id",
+    "serialized",
+    "reference_example_id",
+    "reference_dataset_id",
+    "total_tokens",
+    "prompt_tokens",
+    "prompt_token_details",
+    "completion_tokens",
+    "completion_token_details",
+    "total_cost",
+    "prompt_cost",
+    "prompt_cost_details",
+    "completion_cost",
+    "completion_cost_details",
+    "price_model_id",
+    "first_token_time",
+    "trace_id",
+    "dotted_order",
+    "last_queued_at",
+    "feedback_stats",
+    "child_run_ids",
+    "parent_run_ids",
+    "tags",
+    "in_dataset",
+    "app_path",
+    "share_token",
+    "trace_tier",
+    "trace_first_received_at",
+    "ttl_seconds",
+    "trace_upgrade",
+    "thread_id",
+    "trace_min_max_start_time",
+    "messages",
+];
+
+/// Returned whatever `select` says: the SDKs parse every run into a `Run` that needs them.
+const ALWAYS_SELECTED: [&str; 10] = [
+    "id",
+    "name",
+    "run_type",
+    "start_time",
+    "trace_id",
+    "dotted_order",
+    "session_id",
+    "status",
+    "app_path",
+    "parent_run_id",
+];
+
+fn check_select(select: &[String]) -> ApiResult<()> {
+    match select
+        .iter()
+        .find(|s| !SELECTABLE.contains(&s.as_str()) && s.as_str() != "inserted_at")
+    {
+        Some(unknown) => Err(ApiError::unprocessable(format!(
+            "select: {unknown:?} is not a run field (see RunSelect)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A run as JSON with only the selected fields (and the identity ones).
+fn selected_fields(run: RunOut, select: Option<&[String]>) -> Value {
+    let mut value = serde_json::to_value(run).unwrap_or_default();
+    if let (Some(select), Value::Object(fields)) = (select, &mut value) {
+        // `*_or_signed_url` and `s3_urls` variants name the documents themselves.
+        let wanted = |key: &str| {
+            ALWAYS_SELECTED.contains(&key)
+                || select.iter().any(|s| {
+                    s == key
+                        || s.strip_suffix("_or_signed_url") == Some(key)
+                        || (key == "s3_urls" && s.ends_with("s3_urls"))
+                })
+        };
+        fields.retain(|key, _| wanted(key));
+    }
+    value
+}
+
+impl RunQueryBody {
+    fn to_query(&self) -> ApiResult<RunQuery> {
         let ascending = match self.order.as_deref() {
             None | Some("desc") => false,
             Some("asc") => true,
@@ -338,34 +509,14 @@ impl RunQueryBody {
                 "limit must be between 1 and 1000, got {limit}"
             )));
         }
-        if let Some(run_type) = &self.run_type
-            && !crate::ingest::ops::RUN_TYPES.contains(&run_type.as_str())
-        {
-            return Err(ApiError::unprocessable(format!(
-                "run_type {run_type:?} is not one of {}",
-                crate::ingest::ops::RUN_TYPES.join(", ")
-            )));
+        if let Some(select) = &self.select {
+            check_select(select)?;
         }
-        let texts = |ids: &Option<Vec<Uuid>>| -> Vec<String> {
-            ids.iter().flatten().map(Uuid::to_string).collect()
-        };
-        let mut sessions = texts(&self.session);
-        sessions.extend(self.session_id.map(|s| s.to_string()));
         Ok(RunQuery {
-            filters,
-            ids: texts(&self.id),
-            sessions,
-            trace: self.trace.map(|t| t.to_string()),
-            parent_run: self.parent_run.map(|p| p.to_string()),
-            run_type: self.run_type.clone(),
-            reference_examples: texts(&self.reference_example),
-            is_root: self.is_root,
-            error: self.error,
-            start_time: time("start_time", &self.start_time)?,
-            end_time: time("end_time", &self.end_time)?,
             ascending,
             after: self.cursor.as_deref().map(decode_cursor).transpose()?,
             limit,
+            ..self.selection.to_query()?
         })
     }
 }
@@ -375,7 +526,7 @@ impl RunQueryBody {
     request_body = RunQueryBody,
     responses(
         (status = 200, description = "A page of runs", body = RunQueryResponse),
-        (status = 400, description = "Unsupported filter or bad cursor", body = ErrorBody),
+        (status = 400, description = "A filter that does not parse, or a bad cursor", body = ErrorBody),
         (status = 422, description = "Invalid body", body = ErrorBody)
     )
 )]
@@ -387,6 +538,7 @@ pub async fn query_runs(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let mut query = body.to_query()?;
+    let select = body.into_inner().select;
     let limit = query.limit;
     // One more than asked tells whether another page exists.
     query.limit = limit + 1;
@@ -402,13 +554,70 @@ pub async fn query_runs(
             } else {
                 None
             };
+            let runs = present_rows(conn, &ws, base, rows)?
+                .into_iter()
+                .map(|run| selected_fields(run, select.as_deref()))
+                .collect();
             Ok(RunQueryResponse {
-                runs: present_rows(conn, &ws, base, rows)?,
+                runs,
                 cursors: Cursors { next, prev: None },
             })
         })
         .await?;
     Ok(HttpResponse::Ok().json(response))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ValidationProblem {
+    /// The body field at fault (`filter`, `trace_filter`, `start_time`...).
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueryValidation {
+    pub valid: bool,
+    pub errors: Vec<ValidationProblem>,
+}
+
+/// Checks a `/runs/query` body without running it: every problem, each with its field.
+#[utoipa::path(
+    tag = "runs",
+    request_body = RunQueryBody,
+    responses((status = 200, description = "Whether the query is valid, and why not", body = QueryValidation))
+)]
+#[post("/runs/query/validate")]
+pub async fn validate_query(body: web::Json<RunQueryBody>) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let mut errors = Vec::new();
+    for (field, text) in [
+        ("filter", &body.selection.filter),
+        ("trace_filter", &body.selection.trace_filter),
+        ("tree_filter", &body.selection.tree_filter),
+    ] {
+        if let Err(e) = compile_filter(field, text.as_deref()) {
+            errors.push(ValidationProblem {
+                field: field.to_string(),
+                message: e.to_string(),
+            });
+        }
+    }
+    if errors.is_empty()
+        && let Err(e) = body.to_query()
+    {
+        let message = e.to_string();
+        let field = message
+            .split(':')
+            .next()
+            .unwrap_or("body")
+            .trim()
+            .to_string();
+        errors.push(ValidationProblem { field, message });
+    }
+    Ok(HttpResponse::Ok().json(QueryValidation {
+        valid: errors.is_empty(),
+        errors,
+    }))
 }
 
 /// The bytes of a run attachment (the `presigned_url` in `s3_urls`).
@@ -446,7 +655,8 @@ pub async fn read_attachment(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(query_runs)
+    cfg.service(validate_query)
+        .service(query_runs)
         .service(read_attachment)
         .service(read_run);
 }

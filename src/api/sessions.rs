@@ -7,11 +7,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::params::QueryParams;
+use super::run_stats::stats_json;
 use super::{State, Workspace};
 use crate::db::DbConnection;
 use crate::db::models::SessionRow;
-use crate::db::sessions::{self as store, FeedbackKeyStats, SessionFilter, SessionStats};
+use crate::db::run_stats::{self, LatencyOf};
+use crate::db::runs::RunQuery;
+use crate::db::sessions::{self as store, SessionFilter};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::filter::runs::{RunFilter, TraceFilters};
 use crate::time::{format_micros, now_micros, parse_time_str};
 
 /// A project (LangSmith's `TracerSession`), with stats when asked for.
@@ -33,7 +37,7 @@ pub struct SessionOut {
     pub stats: Map<String, Value>,
 }
 
-fn present(row: SessionRow, stats: Option<SessionStats>) -> SessionOut {
+fn present(row: SessionRow, stats: Map<String, Value>) -> SessionOut {
     SessionOut {
         id: row.id,
         tenant_id: row.workspace_id,
@@ -45,54 +49,81 @@ fn present(row: SessionRow, stats: Option<SessionStats>) -> SessionOut {
         reference_dataset_id: row.reference_dataset_id,
         default_dataset_id: row.default_dataset_id,
         trace_tier: row.trace_tier,
-        stats: stats.map(stats_fields).unwrap_or_default(),
+        stats,
     }
 }
 
-fn stats_fields(s: SessionStats) -> Map<String, Value> {
-    let by_key = |stats: &[FeedbackKeyStats]| -> Map<String, Value> {
-        stats
-            .iter()
-            .map(|f| (f.key.clone(), json!({"n": f.n, "avg": f.avg})))
-            .collect()
-    };
-    let error_rate = if s.run_count > 0 {
-        Some(s.error_count as f64 / s.run_count as f64)
-    } else {
-        None
-    };
-    let value = json!({
-        "run_count": s.run_count,
-        "latency_p50": s.latency_p50,
-        "latency_p99": s.latency_p99,
-        "prompt_tokens": s.prompt_tokens,
-        "completion_tokens": s.completion_tokens,
-        "total_tokens": s.total_tokens,
-        "prompt_cost": s.prompt_cost,
-        "completion_cost": s.completion_cost,
-        "total_cost": s.total_cost,
-        "error_rate": error_rate,
-        "last_run_start_time": s.last_run_start_time.map(format_micros),
-        "feedback_stats": by_key(&s.feedback),
-        "session_feedback_stats": by_key(&s.session_feedback),
-    });
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
+/// What project stats cover: `include_stats`, narrowed by `stats_filter` (filter language) and
+/// `stats_start_time`.
+#[derive(Clone, Default)]
+pub struct StatsOptions {
+    pub include: bool,
+    pub filter: Option<RunFilter>,
+    pub start_time: Option<i64>,
+}
+
+impl StatsOptions {
+    pub fn parse(params: &QueryParams) -> ApiResult<Self> {
+        let filter = match params.string("stats_filter") {
+            Some(text) if !text.trim().is_empty() => {
+                Some(crate::filter::runs::compile(&text).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "stats_filter: {} at offset {}",
+                        e.message, e.offset
+                    ))
+                })?)
+            }
+            _ => None,
+        };
+        let start_time = params
+            .string("stats_start_time")
+            .map(|t| {
+                parse_time_str(&t).ok_or_else(|| {
+                    ApiError::unprocessable(format!(
+                        "stats_start_time: {t:?} is not an ISO-8601 date-time"
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(StatsOptions {
+            include: params.bool("include_stats")?.unwrap_or(false),
+            filter,
+            start_time,
+        })
     }
 }
 
+/// A project as returned, with its stats when asked: those of `/runs/stats` over its runs
+/// (latency over its traces), plus feedback given to the project itself.
 pub fn with_stats(
     conn: &mut DbConnection,
     row: SessionRow,
-    include_stats: bool,
+    options: &StatsOptions,
 ) -> ApiResult<SessionOut> {
-    let stats = if include_stats {
-        Some(store::stats(conn, &row.workspace_id, &row.id)?)
-    } else {
-        None
+    if !options.include {
+        return Ok(present(row, Map::new()));
+    }
+    let query = RunQuery {
+        sessions: vec![row.id.clone()],
+        filters: TraceFilters {
+            filter: options.filter.clone(),
+            ..TraceFilters::default()
+        },
+        start_time: options.start_time,
+        ..RunQuery::default()
     };
-    Ok(present(row, stats))
+    let stats = run_stats::stats(conn, &row.workspace_id, &query, LatencyOf::Roots)?;
+    let mut fields = stats_json(&stats);
+    let session_feedback: Map<String, Value> =
+        crate::db::feedback::session_level_stats(conn, &row.workspace_id, &row.id)?
+            .into_iter()
+            .map(|(key, n, avg)| (key, json!({"n": n, "avg": avg})))
+            .collect();
+    fields.insert(
+        "session_feedback_stats".into(),
+        Value::Object(session_feedback),
+    );
+    Ok(present(row, fields))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -170,7 +201,7 @@ pub async fn create_session(
         .db
         .run(move |conn| {
             if let Some(created) = store::insert(conn, &row)? {
-                return with_stats(conn, created, false);
+                return with_stats(conn, created, &StatsOptions::default());
             }
             let existing = store::find_by_name(conn, &row.workspace_id, &name)?;
             match existing {
@@ -185,7 +216,7 @@ pub async fn create_session(
                         existing.reference_dataset_id = row.reference_dataset_id;
                     }
                     store::update(conn, &existing)?;
-                    with_stats(conn, existing, false)
+                    with_stats(conn, existing, &StatsOptions::default())
                 }
                 Some(_) => Err(ApiError::conflict(format!(
                     "a project named {name:?} already exists"
@@ -212,6 +243,8 @@ pub async fn create_session(
         ("reference_dataset" = Option<Vec<Uuid>>, Query, description = "Experiments of these datasets"),
         ("reference_free" = Option<bool>, Query, description = "Only projects without a dataset"),
         ("include_stats" = Option<bool>, Query, description = "Add run and feedback stats"),
+        ("stats_filter" = Option<String>, Query, description = "Filter language: stats over the matching runs only"),
+        ("stats_start_time" = Option<String>, Query, description = "Stats over runs started since"),
         ("sort_by" = Option<String>, Query, description = "name or start_time"),
         ("sort_by_desc" = Option<bool>, Query, description = "Descending (default true)"),
         ("limit" = Option<i64>, Query, description = "1..=100, default 100"),
@@ -246,13 +279,13 @@ pub async fn list_sessions(
         limit,
         offset,
     };
-    let include_stats = params.bool("include_stats")?.unwrap_or(false);
+    let stats = StatsOptions::parse(&params)?;
     let out = state
         .db
         .run(move |conn| {
             store::list(conn, &workspace.id(), &filter)?
                 .into_iter()
-                .map(|row| with_stats(conn, row, include_stats))
+                .map(|row| with_stats(conn, row, &stats))
                 .collect::<ApiResult<Vec<_>>>()
         })
         .await?;
@@ -263,14 +296,14 @@ async fn load(
     state: &State,
     workspace: Workspace,
     id: Uuid,
-    include_stats: bool,
+    stats: StatsOptions,
 ) -> ApiResult<SessionOut> {
     state
         .db
         .run(move |conn| {
             let row = store::find(conn, &workspace.id(), &id.to_string())?
                 .ok_or_else(|| ApiError::not_found(format!("project {id} not found")))?;
-            with_stats(conn, row, include_stats)
+            with_stats(conn, row, &stats)
         })
         .await
 }
@@ -279,7 +312,9 @@ async fn load(
     tag = "sessions",
     params(
         ("session_id" = Uuid, Path, description = "Project id"),
-        ("include_stats" = Option<bool>, Query, description = "Add run and feedback stats")
+        ("include_stats" = Option<bool>, Query, description = "Add run and feedback stats"),
+        ("stats_filter" = Option<String>, Query, description = "Filter language: stats over the matching runs only"),
+        ("stats_start_time" = Option<String>, Query, description = "Stats over runs started since")
     ),
     responses(
         (status = 200, description = "The project", body = SessionOut),
@@ -293,10 +328,8 @@ pub async fn read_session(
     path: web::Path<Uuid>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let include_stats = QueryParams::parse(req.query_string())
-        .bool("include_stats")?
-        .unwrap_or(false);
-    let out = load(&state, workspace, path.into_inner(), include_stats).await?;
+    let stats = StatsOptions::parse(&QueryParams::parse(req.query_string()))?;
+    let out = load(&state, workspace, path.into_inner(), stats).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -368,7 +401,7 @@ pub async fn update_session(
                 row.trace_tier = body.trace_tier.clone();
             }
             store::update(conn, &row)?;
-            with_stats(conn, row, false)
+            with_stats(conn, row, &StatsOptions::default())
         })
         .await?;
     Ok(HttpResponse::Ok().json(out))

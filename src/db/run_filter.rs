@@ -85,7 +85,9 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
     };
     b.sql("(runs.workspace_id = ");
     b.bind(&Lit::Text(workspace_id.to_string()));
-    b.sql(" AND runs.name IS NOT NULL AND runs.run_type IS NOT NULL AND runs.start_time IS NOT NULL");
+    b.sql(
+        " AND runs.name IS NOT NULL AND runs.run_type IS NOT NULL AND runs.start_time IS NOT NULL",
+    );
     let text = |v: &String| Lit::Text(v.clone());
     for (column, values) in [
         ("id", &q.ids),
@@ -94,7 +96,11 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
     ] {
         if !values.is_empty() {
             b.sql(" AND ");
-            b.scalar_test(&format!("runs.{column}"), &Test::In(values.iter().map(text).collect()), false);
+            b.scalar_test(
+                &format!("runs.{column}"),
+                &Test::In(values.iter().map(text).collect()),
+                false,
+            );
         }
     }
     for (column, value) in [
@@ -107,7 +113,10 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
             b.bind(&text(value));
         }
     }
-    for (column, present) in [("parent_run_id", q.is_root.map(|root| !root)), ("error", q.error)] {
+    for (column, present) in [
+        ("parent_run_id", q.is_root.map(|root| !root)),
+        ("error", q.error),
+    ] {
         match present {
             Some(true) => b.sql(&format!(" AND runs.{column} IS NOT NULL")),
             Some(false) => b.sql(&format!(" AND runs.{column} IS NULL")),
@@ -130,7 +139,9 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
 /// `feedback` rows on the runs a query selects.
 pub fn feedback_of_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondition {
     let mut out = SqlCondition::default();
-    out.parts.push(Part::Sql("feedback.run_id IN (SELECT runs.id FROM runs WHERE ".into()));
+    out.parts.push(Part::Sql(
+        "feedback.run_id IN (SELECT runs.id FROM runs WHERE ".into(),
+    ));
     out.parts.extend(selection(workspace_id, q, dialect).parts);
     out.parts.push(Part::Sql(")".into()));
     out

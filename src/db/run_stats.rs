@@ -164,7 +164,10 @@ impl Duration {
     /// Which runs have one, and its SQL (microseconds).
     fn sql(self) -> (&'static str, &'static str) {
         match self {
-            Duration::Latency => ("runs.end_time IS NOT NULL", "runs.end_time - runs.start_time"),
+            Duration::Latency => (
+                "runs.end_time IS NOT NULL",
+                "runs.end_time - runs.start_time",
+            ),
             Duration::FirstToken => (
                 "runs.first_token_time IS NOT NULL",
                 "runs.first_token_time - runs.start_time",
