@@ -119,7 +119,20 @@ fn seed(server: &TestServer, rng: &mut Rng) -> Vec<Uuid> {
             ids.push(child);
         }
     }
+    // A quarter of the runs arrive with stale metadata that a later patch replaces (the
+    // metadata index must follow).
+    let mut patches = Vec::new();
+    for post in posts.iter_mut() {
+        if post.get("extra").is_some() && rng.chance(25) {
+            let extra = post["extra"].take();
+            post["extra"] = json!({"metadata": {"assistant_id": "A9", "stale": true}});
+            patches.push(json!({"id": post["id"], "trace_id": post["trace_id"],
+                                "dotted_order": post["dotted_order"], "extra": extra}));
+        }
+    }
     let (status, answer) = server.post_json("/runs/batch", &json!({ "post": posts }));
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = server.post_json("/runs/batch", &json!({ "patch": patches }));
     assert_eq!(status, 202, "{answer}");
     for id in &ids {
         for _ in 0..rng.below(3) {
@@ -235,10 +248,11 @@ fn metadata_condition() -> impl Strategy<Value = String> {
         "flag",
         "conversation_id",
         "nested",
+        "stale",
         "absent",
     ]);
     let values = prop::sample::select(vec![
-        "\"A1\"", "\"A2\"", "1", "\"1\"", "0.5", "true", "false", "null", "\"t1\"",
+        "\"A1\"", "\"A2\"", "\"A9\"", "1", "\"1\"", "0.5", "true", "false", "null", "\"t1\"",
     ]);
     let key_op = prop::sample::select(vec!["eq", "neq"]);
     let value_op = prop::sample::select(vec!["eq", "neq", "gt", "lte"]);

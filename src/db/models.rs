@@ -4,8 +4,8 @@ use diesel::prelude::*;
 
 use super::schema::{
     comparative_experiments, dataset_tags, dataset_versions, datasets, example_attachments,
-    example_revisions, feedback, feedback_configs, feedback_tokens, run_attachments, runs,
-    sessions, workspaces,
+    example_revisions, feedback, feedback_configs, feedback_tokens, run_attachments, run_metadata,
+    runs, sessions, workspaces,
 };
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -66,6 +66,18 @@ pub struct RunRow {
     pub first_token_time: Option<i64>,
     pub inserted_at: i64,
     pub updated_at: i64,
+}
+
+/// One key of a run's metadata, for indexed filtering (see `filter::runs::index_value`).
+#[derive(Queryable, Selectable, Insertable, Clone, Debug, PartialEq, Eq, Hash)]
+#[diesel(table_name = run_metadata)]
+pub struct RunMetadataRow {
+    pub workspace_id: String,
+    pub run_id: String,
+    pub key: String,
+    pub value: String,
+    /// The run's, so the index lists a key's runs in time order.
+    pub start_time: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]

@@ -16,6 +16,7 @@ use diesel::sql_types::{BigInt, Bool, Double, HasSqlType, Text};
 use super::runs::RunQuery;
 use crate::filter::runs::{
     Cond, EntryAttr, Family, Field, Lit, Op, RunFilter, THREAD_KEYS, Test, TraceFilters,
+    index_literal,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +83,7 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
         dialect,
         out: SqlCondition::default(),
         aliases: 0,
+        workspace_id: workspace_id.to_string(),
     };
     b.sql("(runs.workspace_id = ");
     b.bind(&Lit::Text(workspace_id.to_string()));
@@ -147,8 +149,50 @@ pub fn feedback_of_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect)
     out
 }
 
+/// The metadata key and index value every run the filters select must have, if any: the query
+/// can then start from those runs in the metadata index.
+pub fn metadata_driver(filters: &TraceFilters) -> Option<(String, String)> {
+    let filter = filters.filter.as_ref()?;
+    required_entries(&filter.0).into_iter().find_map(|entry| {
+        let Cond::Entry {
+            family: Family::Metadata,
+            tests,
+            ..
+        } = entry
+        else {
+            return None;
+        };
+        let key = tests.iter().find_map(|(attr, test)| match (attr, test) {
+            (EntryAttr::Key, Test::Cmp(Op::Eq, Lit::Text(key))) => Some(key.clone()),
+            _ => None,
+        })?;
+        let value = tests.iter().find_map(|(attr, test)| match (attr, test) {
+            (EntryAttr::Value, Test::Cmp(Op::Eq, lit)) => index_literal(lit),
+            _ => None,
+        })?;
+        Some((key, value))
+    })
+}
+
+/// The key/value groups a condition requires at its top level (through nested `and`s only).
+fn required_entries(cond: &Cond) -> Vec<&Cond> {
+    match cond {
+        Cond::All(conds) => conds.iter().flat_map(required_entries).collect(),
+        Cond::Entry { exists: true, .. } => vec![cond],
+        _ => Vec::new(),
+    }
+}
+
 impl Builder {
     fn filters(&mut self, filters: &TraceFilters) {
+        // Index-backed candidate sets first. They are supersets of the exact conditions below
+        // (which still decide), but let the planner start from the feedback or metadata index
+        // instead of reading every run's JSON.
+        for (filter, column) in [(&filters.filter, "id"), (&filters.trace_filter, "trace_id")] {
+            for entry in filter.iter().flat_map(|f| required_entries(&f.0)) {
+                self.candidates(entry, column);
+            }
+        }
         if let Some(filter) = &filters.filter {
             self.sql(" AND ");
             self.cond(&filter.0, "runs");
@@ -168,6 +212,7 @@ struct Builder {
     dialect: Dialect,
     out: SqlCondition,
     aliases: usize,
+    workspace_id: String,
 }
 
 impl Builder {
@@ -192,6 +237,48 @@ impl Builder {
     fn alias(&mut self, prefix: &str) -> String {
         self.aliases += 1;
         format!("{prefix}{}", self.aliases)
+    }
+
+    /// `AND runs.<column> IN (<runs having such a feedback or metadata entry>)`, from the index,
+    /// when the group names its key exactly.
+    fn candidates(&mut self, entry: &Cond, column: &str) {
+        let Cond::Entry { family, tests, .. } = entry else {
+            return;
+        };
+        let key_test = tests.iter().find_map(|(attr, test)| match (attr, test) {
+            (EntryAttr::Key, Test::Cmp(Op::Eq, Lit::Text(_)) | Test::In(_)) => Some(test),
+            _ => None,
+        });
+        let Some(key_test) = key_test else { return };
+        let table = match family {
+            Family::Feedback => "feedback",
+            Family::Metadata => "run_metadata",
+            Family::Inputs | Family::Outputs => return,
+        };
+        self.sql(&format!(
+            " AND runs.{column} IN (SELECT run_id FROM {table} WHERE run_id IS NOT NULL AND workspace_id = "
+        ));
+        let workspace = Lit::Text(self.workspace_id.clone());
+        self.bind(&workspace);
+        self.sql(" AND ");
+        self.scalar_test("key", key_test, false);
+        for (attr, test) in tests {
+            let value = match (family, attr, test) {
+                (Family::Feedback, EntryAttr::Score, Test::Cmp(Op::Eq, lit @ Lit::Num(_))) => {
+                    Some(("score", lit.clone()))
+                }
+                (Family::Metadata, EntryAttr::Value, Test::Cmp(Op::Eq, lit)) => {
+                    index_literal(lit).map(|v| ("value", Lit::Text(v)))
+                }
+                _ => None,
+            };
+            if let Some((column, lit)) = value {
+                self.sql(&format!(" AND {column} = "));
+                self.bind(&lit);
+                break;
+            }
+        }
+        self.sql(")");
     }
 
     /// Some complete run of the same trace, whose `column` equals the candidate's `trace_id`,

@@ -6,12 +6,12 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::models::{AttachmentRow, RunRow};
+use super::models::{AttachmentRow, RunMetadataRow, RunRow};
 use super::run_filter;
-use super::schema::{feedback, run_attachments, runs};
+use super::schema::{feedback, run_attachments, run_metadata, runs};
 use super::sessions;
 use super::{DbConnection, per_backend};
-use crate::filter::runs::TraceFilters;
+use crate::filter::runs::{TraceFilters, metadata_index};
 use crate::ingest::IngestBatch;
 use crate::ingest::merge::{apply, derive_lineage, is_complete, refresh_derived};
 use crate::ingest::ops::{OpKind, RunOp};
@@ -43,6 +43,10 @@ struct Pending {
     project: Option<ProjectRef>,
     /// The client sent no lineage: it is derived here, and children waiting on it fixed up.
     derives_lineage: bool,
+    /// `extra` and `start_time` as stored before this batch, to tell whether the run's metadata
+    /// index changes.
+    stored_extra: Option<String>,
+    stored_start: Option<i64>,
 }
 
 /// Applies many requests' batches in one transaction (group commit). Returns how many runs
@@ -90,6 +94,8 @@ fn apply_workspace(
         .map(|row| {
             let id = row.id.clone();
             let pending = Pending {
+                stored_extra: row.extra.clone(),
+                stored_start: row.start_time,
                 row,
                 stored: true,
                 project: None,
@@ -108,6 +114,8 @@ fn apply_workspace(
         stored: false,
         project: None,
         derives_lineage: false,
+        stored_extra: None,
+        stored_start: None,
     };
     for op in batches.iter().flat_map(|b| b.runs.iter()) {
         let id = op.id.to_string();
@@ -137,6 +145,8 @@ fn apply_workspace(
 
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
+    // Runs whose metadata index is (re)written: new runs, and stored ones whose extra changed.
+    let mut metadata_changed = Vec::new();
     let mut parents_of_orphans = Vec::new();
     for entry in pending.into_values() {
         let mut row = entry.row;
@@ -144,6 +154,15 @@ fn apply_workspace(
         row.updated_at = now;
         if entry.derives_lineage && row.dotted_order.is_some() {
             parents_of_orphans.push(row.clone());
+        }
+        if !entry.stored || entry.stored_extra != row.extra || entry.stored_start != row.start_time
+        {
+            metadata_changed.push(MetadataChange {
+                was_stored: entry.stored,
+                run_id: row.id.clone(),
+                extra: row.extra.clone(),
+                start_time: row.start_time.unwrap_or(0),
+            });
         }
         if entry.stored {
             updates.push(row);
@@ -161,6 +180,7 @@ fn apply_workspace(
             .set(row)
             .execute(conn)?;
     }
+    index_metadata(conn, workspace_id, &metadata_changed)?;
     store_attachments(conn, workspace_id, batches, now)?;
     let feedback: Vec<_> = batches.iter().flat_map(|b| b.feedback.iter()).collect();
     super::feedback::insert_new(conn, workspace_id, &feedback, now)?;
@@ -168,12 +188,63 @@ fn apply_workspace(
     Ok(inserts.len())
 }
 
+/// A run whose metadata index rows are (re)written.
+struct MetadataChange {
+    was_stored: bool,
+    run_id: String,
+    extra: Option<String>,
+    start_time: i64,
+}
+
+fn index_metadata(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    changed: &[MetadataChange],
+) -> QueryResult<()> {
+    let replaced: Vec<&String> = changed
+        .iter()
+        .filter(|c| c.was_stored)
+        .map(|c| &c.run_id)
+        .collect();
+    for chunk in replaced.chunks(CHUNK) {
+        diesel::delete(
+            run_metadata::table
+                .filter(run_metadata::workspace_id.eq(workspace_id))
+                .filter(run_metadata::run_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    let rows: Vec<RunMetadataRow> = changed
+        .iter()
+        .flat_map(|change| {
+            metadata_index(change.extra.as_deref())
+                .into_iter()
+                .map(|(key, value)| RunMetadataRow {
+                    workspace_id: workspace_id.to_string(),
+                    run_id: change.run_id.clone(),
+                    key,
+                    value,
+                    start_time: change.start_time,
+                })
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        // One entry per run and key: the old rows of a changed run were deleted above.
+        per_backend!(conn, |c| diesel::insert_into(run_metadata::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
 /// Refreshes the planner's statistics of the tables ingest grows. PostgreSQL's autovacuum
 /// does this too when it is on; without it, plans made for an empty table (scans instead of
 /// key look-ups) slow ingest down as the table grows. SQLite needs nothing.
 pub fn refresh_statistics(conn: &mut DbConnection) -> QueryResult<()> {
     match conn {
-        DbConnection::Postgresql(c) => c.batch_execute("ANALYZE runs, feedback, run_attachments"),
+        DbConnection::Postgresql(c) => {
+            c.batch_execute("ANALYZE runs, feedback, run_attachments, run_metadata")
+        }
         DbConnection::Sqlite(_) => Ok(()),
     }
 }
@@ -373,35 +444,65 @@ pub fn selection<'a>(
         .into_boxed()
 }
 
+/// Keyset paging on a (start time, id) pair of columns: resume after the cursor, in order.
+macro_rules! page {
+    ($query:expr, $q:expr, $start:expr, $id:expr) => {{
+        let mut query = $query;
+        if let Some((time, id)) = &$q.after {
+            query = if $q.ascending {
+                query.filter(
+                    $start
+                        .gt(*time)
+                        .or($start.eq(*time).and($id.gt(id.clone()))),
+                )
+            } else {
+                query.filter(
+                    $start
+                        .lt(*time)
+                        .or($start.eq(*time).and($id.lt(id.clone()))),
+                )
+            };
+        }
+        if $q.ascending {
+            query.order(($start.asc(), $id.asc()))
+        } else {
+            query.order(($start.desc(), $id.desc()))
+        }
+        .limit($q.limit)
+    }};
+}
+
 /// A page of the selected runs in start-time order, resuming after the cursor.
 pub fn query(
     conn: &mut DbConnection,
     workspace_id: &str,
     q: &RunQuery,
 ) -> QueryResult<Vec<RunRow>> {
-    let mut query = selection(workspace_id, q, conn.dialect());
-    let start = runs::start_time.assume_not_null();
-    if let Some((time, id)) = &q.after {
-        query = if q.ascending {
-            query.filter(
-                start
-                    .gt(*time)
-                    .or(start.eq(*time).and(runs::id.gt(id.clone()))),
+    let condition = run_filter::selection(workspace_id, q, conn.dialect());
+    // A filter that requires one metadata key and value reads that value's runs from the
+    // metadata index, newest first, and stops after a page: far fewer rows than walking the
+    // project's runs when the value is rare.
+    if let Some((key, value)) = run_filter::metadata_driver(&q.filters) {
+        let driven = runs::table
+            .inner_join(
+                run_metadata::table.on(run_metadata::workspace_id
+                    .eq(runs::workspace_id)
+                    .and(run_metadata::run_id.eq(runs::id))
+                    .and(run_metadata::start_time.nullable().eq(runs::start_time))),
             )
-        } else {
-            query.filter(
-                start
-                    .lt(*time)
-                    .or(start.eq(*time).and(runs::id.lt(id.clone()))),
-            )
-        };
+            .filter(run_metadata::workspace_id.eq(workspace_id.to_string()))
+            .filter(run_metadata::key.eq(key))
+            .filter(run_metadata::value.eq(value))
+            .filter(condition)
+            .select(RunRow::as_select())
+            .into_boxed();
+        return page!(driven, q, run_metadata::start_time, run_metadata::run_id).load(conn);
     }
-    query = if q.ascending {
-        query.order((runs::start_time.asc(), runs::id.asc()))
-    } else {
-        query.order((runs::start_time.desc(), runs::id.desc()))
-    };
-    query.limit(q.limit).select(RunRow::as_select()).load(conn)
+    let plain = runs::table
+        .filter(condition)
+        .select(RunRow::as_select())
+        .into_boxed();
+    page!(plain, q, runs::start_time.assume_not_null(), runs::id).load(conn)
 }
 
 /// Attachment names and content types of these runs, by run id.

@@ -194,6 +194,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    run_metadata (workspace_id, key, value, start_time, run_id) {
+        workspace_id -> Text,
+        run_id -> Text,
+        key -> Text,
+        value -> Text,
+        start_time -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
@@ -210,4 +220,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     example_attachments,
     comparative_experiments,
     dataset_shares,
+    run_metadata,
 );

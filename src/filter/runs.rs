@@ -758,6 +758,47 @@ pub fn thread_id(extra: Option<&str>) -> Option<String> {
         })
 }
 
+/// How a metadata value is written in the metadata index: exactly for strings, booleans and
+/// null; numbers, objects and arrays only as "some value" (`o`), found by their key alone.
+pub fn index_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("s:{s}"),
+        Value::Bool(b) => format!("b:{b}"),
+        Value::Null => "z".into(),
+        _ => "o".into(),
+    }
+}
+
+/// The index value `eq(metadata_value, lit)` looks for, when the index holds it exactly.
+pub fn index_literal(lit: &Lit) -> Option<String> {
+    match lit {
+        Lit::Text(s) => Some(index_value(&Value::String(s.clone()))),
+        Lit::Bool(b) => Some(index_value(&Value::Bool(*b))),
+        Lit::Null => Some(index_value(&Value::Null)),
+        Lit::Int(_) | Lit::Num(_) => None,
+    }
+}
+
+/// The (key, index value) pairs of a run's metadata (`extra.metadata`).
+pub fn metadata_index(extra: Option<&str>) -> Vec<(String, String)> {
+    let Some(extra) = extra.filter(|e| e.contains("metadata")) else {
+        return Vec::new();
+    };
+    match serde_json::from_str::<Value>(extra) {
+        Ok(Value::Object(mut extra)) => match extra.remove("metadata") {
+            Some(Value::Object(metadata)) => metadata
+                .into_iter()
+                .map(|(key, value)| {
+                    let indexed = index_value(&value);
+                    (key, indexed)
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
 /// Metadata keys naming a conversation, in order of preference.
 pub const THREAD_KEYS: [&str; 3] = ["session_id", "conversation_id", "thread_id"];
 

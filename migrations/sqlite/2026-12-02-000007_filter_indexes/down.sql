@@ -1,0 +1,2 @@
+DROP INDEX feedback_key_score;
+DROP TABLE run_metadata;

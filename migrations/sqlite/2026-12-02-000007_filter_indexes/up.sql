@@ -1,0 +1,24 @@
+-- Run metadata as rows, so filters on a metadata key (and value) start from an index instead
+-- of reading every run's JSON. value: 's:<text>', 'b:true', 'b:false', 'z' (null), 'o' (other:
+-- numbers, objects, arrays; matched by key only). start_time is the run's: the index lists the
+-- runs of one key and value newest first, so a page of the newest matches reads few rows.
+CREATE TABLE run_metadata (
+    workspace_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    start_time BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, key, value, start_time, run_id),
+    FOREIGN KEY (workspace_id, run_id) REFERENCES runs (workspace_id, id) ON DELETE CASCADE
+);
+CREATE INDEX run_metadata_run ON run_metadata (workspace_id, run_id);
+INSERT OR IGNORE INTO run_metadata (workspace_id, run_id, key, value, start_time)
+SELECT r.workspace_id, r.id, m.key,
+       CASE m.type WHEN 'text' THEN 's:' || m.value WHEN 'true' THEN 'b:true'
+                   WHEN 'false' THEN 'b:false' WHEN 'null' THEN 'z' ELSE 'o' END,
+       COALESCE(r.start_time, 0)
+FROM runs r, json_each(r.extra, '$.metadata') m
+WHERE json_type(r.extra, '$.metadata') = 'object';
+
+-- Feedback filters (key, score) find their runs from the index.
+CREATE INDEX feedback_key_score ON feedback (workspace_id, key, score, run_id);
