@@ -79,17 +79,40 @@ where
 /// The condition for `runs` rows (the table under its own name) that a query selects: complete
 /// runs of the workspace, narrowed by the query's fields and filters.
 pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondition {
+    build_selection(workspace_id, q, dialect, true)
+}
+
+/// The same condition for a query that already starts from the metadata index
+/// (`metadata_driver`): index candidate sets would only cost their materialisation there.
+pub fn driven_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondition {
+    build_selection(workspace_id, q, dialect, false)
+}
+
+fn build_selection(
+    workspace_id: &str,
+    q: &RunQuery,
+    dialect: Dialect,
+    candidate_sets: bool,
+) -> SqlCondition {
     let mut b = Builder {
         dialect,
         out: SqlCondition::default(),
         aliases: 0,
         workspace_id: workspace_id.to_string(),
+        // Driven by the metadata index, SQLite must not pick another index of runs to start
+        // from (it would walk the project): unary plus makes a column unusable for an index.
+        runs: if !candidate_sets && dialect == Dialect::Sqlite {
+            "+runs"
+        } else {
+            "runs"
+        },
     };
-    b.sql("(runs.workspace_id = ");
+    let r = b.runs;
+    b.sql(&format!("({r}.workspace_id = "));
     b.bind(&Lit::Text(workspace_id.to_string()));
-    b.sql(
-        " AND runs.name IS NOT NULL AND runs.run_type IS NOT NULL AND runs.start_time IS NOT NULL",
-    );
+    b.sql(&format!(
+        " AND {r}.name IS NOT NULL AND {r}.run_type IS NOT NULL AND {r}.start_time IS NOT NULL"
+    ));
     let text = |v: &String| Lit::Text(v.clone());
     for (column, values) in [
         ("id", &q.ids),
@@ -99,7 +122,7 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
         if !values.is_empty() {
             b.sql(" AND ");
             b.scalar_test(
-                &format!("runs.{column}"),
+                &format!("{r}.{column}"),
                 &Test::In(values.iter().map(text).collect()),
                 false,
             );
@@ -111,7 +134,7 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
         ("run_type", &q.run_type),
     ] {
         if let Some(value) = value {
-            b.sql(&format!(" AND runs.{column} = "));
+            b.sql(&format!(" AND {r}.{column} = "));
             b.bind(&text(value));
         }
     }
@@ -120,22 +143,46 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
         ("error", q.error),
     ] {
         match present {
-            Some(true) => b.sql(&format!(" AND runs.{column} IS NOT NULL")),
-            Some(false) => b.sql(&format!(" AND runs.{column} IS NULL")),
+            Some(true) => b.sql(&format!(" AND {r}.{column} IS NOT NULL")),
+            Some(false) => b.sql(&format!(" AND {r}.{column} IS NULL")),
             None => {}
         }
     }
     if let Some(start) = q.start_time {
-        b.sql(" AND runs.start_time >= ");
+        b.sql(&format!(" AND {r}.start_time >= "));
         b.bind(&Lit::Int(start));
     }
     if let Some(end) = q.end_time {
-        b.sql(" AND runs.start_time <= ");
+        b.sql(&format!(" AND {r}.start_time <= "));
         b.bind(&Lit::Int(end));
     }
-    b.filters(&q.filters);
+    b.filters(&q.filters, candidate_sets);
     b.sql(")");
     b.out
+}
+
+/// The condition for the runs a query selects, for work that reads them all (aggregates):
+/// when a metadata key and value are required, SQLite is steered to start from that value's
+/// runs in the metadata index (the other columns of runs are made unusable for an index).
+pub fn unordered_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondition {
+    let Some((key, value)) = metadata_driver(&q.filters) else {
+        return selection(workspace_id, q, dialect);
+    };
+    let mut out = SqlCondition::default();
+    out.parts.push(Part::Sql("(runs.workspace_id = ".into()));
+    out.parts.push(Part::Text(workspace_id.to_string()));
+    out.parts.push(Part::Sql(
+        " AND runs.id IN (SELECT run_id FROM run_metadata WHERE workspace_id = ".into(),
+    ));
+    out.parts.push(Part::Text(workspace_id.to_string()));
+    out.parts.push(Part::Sql(" AND key = ".into()));
+    out.parts.push(Part::Text(key));
+    out.parts.push(Part::Sql(" AND value = ".into()));
+    out.parts.push(Part::Text(value));
+    out.parts.push(Part::Sql(") AND ".into()));
+    out.parts.extend(driven_selection(workspace_id, q, dialect).parts);
+    out.parts.push(Part::Sql(")".into()));
+    out
 }
 
 /// `feedback` rows on the runs a query selects.
@@ -144,7 +191,7 @@ pub fn feedback_of_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect)
     out.parts.push(Part::Sql(
         "feedback.run_id IN (SELECT runs.id FROM runs WHERE ".into(),
     ));
-    out.parts.extend(selection(workspace_id, q, dialect).parts);
+    out.parts.extend(unordered_selection(workspace_id, q, dialect).parts);
     out.parts.push(Part::Sql(")".into()));
     out
 }
@@ -184,18 +231,19 @@ fn required_entries(cond: &Cond) -> Vec<&Cond> {
 }
 
 impl Builder {
-    fn filters(&mut self, filters: &TraceFilters) {
+    fn filters(&mut self, filters: &TraceFilters, candidate_sets: bool) {
         // Index-backed candidate sets first. They are supersets of the exact conditions below
         // (which still decide), but let the planner start from the feedback or metadata index
         // instead of reading every run's JSON.
-        for (filter, column) in [(&filters.filter, "id"), (&filters.trace_filter, "trace_id")] {
+        let with_candidates = [(&filters.filter, "id"), (&filters.trace_filter, "trace_id")];
+        for (filter, column) in with_candidates.into_iter().filter(|_| candidate_sets) {
             for entry in filter.iter().flat_map(|f| required_entries(&f.0)) {
                 self.candidates(entry, column);
             }
         }
         if let Some(filter) = &filters.filter {
             self.sql(" AND ");
-            self.cond(&filter.0, "runs");
+            self.cond(&filter.0, self.runs);
         }
         if let Some(filter) = &filters.trace_filter {
             self.sql(" AND ");
@@ -213,6 +261,8 @@ struct Builder {
     out: SqlCondition,
     aliases: usize,
     workspace_id: String,
+    /// How the selected runs' own columns are written (`runs`, or `+runs` on SQLite).
+    runs: &'static str,
 }
 
 impl Builder {

@@ -9,9 +9,18 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable};
 
 use super::DbConnection;
-use super::run_filter::{self, feedback_of_selection};
-use super::runs::{RunQuery, selection};
+use super::run_filter::{Dialect, SqlCondition, feedback_of_selection, unordered_selection};
+use super::runs::RunQuery;
 use super::schema::{feedback, runs};
+
+/// The runs a query selects, to aggregate over.
+fn selected(
+    workspace_id: &str,
+    q: &RunQuery,
+    dialect: Dialect,
+) -> diesel::dsl::Filter<runs::table, SqlCondition> {
+    runs::table.filter(unordered_selection(workspace_id, q, dialect))
+}
 
 /// Aggregates over the runs a query selects.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -134,7 +143,8 @@ pub fn stats(
     q: &RunQuery,
     latency_of: LatencyOf,
 ) -> QueryResult<RunStats> {
-    let totals: Totals = selection(workspace_id, q, conn.dialect())
+    let dialect = conn.dialect();
+    let totals: Totals = selected(workspace_id, q, dialect)
         .select(totals_columns())
         .first(conn)?;
     let mut stats = RunStats::default();
@@ -185,7 +195,7 @@ fn percentiles(
 ) -> QueryResult<(Option<f64>, Option<f64>)> {
     let (present, value) = duration.sql();
     let dialect = conn.dialect();
-    let count: i64 = selection(workspace_id, q, dialect)
+    let count: i64 = selected(workspace_id, q, dialect)
         .filter(sql::<Bool>(present))
         .select(count_star())
         .first(conn)?;
@@ -194,7 +204,7 @@ fn percentiles(
     }
     let mut at = |quantile: f64| -> QueryResult<Option<f64>> {
         let rank = ((count - 1) as f64 * quantile).round() as i64;
-        let micros: Option<i64> = selection(workspace_id, q, dialect)
+        let micros: Option<i64> = selected(workspace_id, q, dialect)
             .filter(sql::<Bool>(present))
             .select(sql::<Nullable<BigInt>>(value))
             .order(sql::<BigInt>(value).asc())
@@ -277,8 +287,7 @@ pub fn time_series(
     let mut buckets: BTreeMap<i64, RunStats> = (0..(to - from + stride - 1) / stride)
         .map(|i| (i, RunStats::default()))
         .collect();
-    let totals: Vec<(i64, Totals)> = runs::table
-        .filter(run_filter::selection(workspace_id, &in_range, dialect))
+    let totals: Vec<(i64, Totals)> = selected(workspace_id, &in_range, dialect)
         .group_by(sql::<BigInt>(&bucket))
         .select((sql::<BigInt>(&bucket), totals_columns()))
         .load(conn)?;
@@ -289,7 +298,7 @@ pub fn time_series(
     }
     for duration in [Duration::Latency, Duration::FirstToken] {
         let (present, value) = duration.sql();
-        let rows: Vec<(i64, i64)> = selection(workspace_id, &in_range, dialect)
+        let rows: Vec<(i64, i64)> = selected(workspace_id, &in_range, dialect)
             .filter(sql::<Bool>(present))
             .select((sql::<BigInt>(&bucket), sql::<BigInt>(value)))
             .load(conn)?;

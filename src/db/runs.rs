@@ -7,10 +7,9 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::models::{AttachmentRow, RunMetadataRow, RunRow};
-use super::run_filter;
 use super::schema::{feedback, run_attachments, run_metadata, runs};
 use super::sessions;
-use super::{DbConnection, per_backend};
+use super::{DbConnection, per_backend, run_filter};
 use crate::filter::runs::{TraceFilters, metadata_index};
 use crate::ingest::IngestBatch;
 use crate::ingest::merge::{apply, derive_lineage, is_complete, refresh_derived};
@@ -431,19 +430,6 @@ pub struct RunQuery {
     pub limit: i64,
 }
 
-type Backend = <DbConnection as Connection>::Backend;
-
-/// The complete runs of a workspace that a query selects, before ordering and paging.
-pub fn selection<'a>(
-    workspace_id: &str,
-    q: &RunQuery,
-    dialect: run_filter::Dialect,
-) -> runs::BoxedQuery<'a, Backend> {
-    runs::table
-        .filter(run_filter::selection(workspace_id, q, dialect))
-        .into_boxed()
-}
-
 /// Keyset paging on a (start time, id) pair of columns: resume after the cursor, in order.
 macro_rules! page {
     ($query:expr, $q:expr, $start:expr, $id:expr) => {{
@@ -478,7 +464,7 @@ pub fn query(
     workspace_id: &str,
     q: &RunQuery,
 ) -> QueryResult<Vec<RunRow>> {
-    let condition = run_filter::selection(workspace_id, q, conn.dialect());
+    let dialect = conn.dialect();
     // A filter that requires one metadata key and value reads that value's runs from the
     // metadata index, newest first, and stops after a page: far fewer rows than walking the
     // project's runs when the value is rare.
@@ -493,13 +479,13 @@ pub fn query(
             .filter(run_metadata::workspace_id.eq(workspace_id.to_string()))
             .filter(run_metadata::key.eq(key))
             .filter(run_metadata::value.eq(value))
-            .filter(condition)
+            .filter(run_filter::driven_selection(workspace_id, q, dialect))
             .select(RunRow::as_select())
             .into_boxed();
         return page!(driven, q, run_metadata::start_time, run_metadata::run_id).load(conn);
     }
     let plain = runs::table
-        .filter(condition)
+        .filter(run_filter::selection(workspace_id, q, dialect))
         .select(RunRow::as_select())
         .into_boxed();
     page!(plain, q, runs::start_time.assume_not_null(), runs::id).load(conn)
