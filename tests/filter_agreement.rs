@@ -312,17 +312,17 @@ fn load(server: &TestServer) -> (Vec<RunRow>, HashMap<String, Vec<FeedbackFacts>
         .load(&mut conn)
         .unwrap();
     let mut facts: HashMap<String, Vec<FeedbackFacts>> = HashMap::new();
-    let stored: Vec<(Option<String>, String, Option<f64>, Option<String>, String)> =
-        feedback::table
-            .select((
-                feedback::run_id,
-                feedback::key,
-                feedback::score,
-                feedback::value,
-                feedback::source_type,
-            ))
-            .load(&mut conn)
-            .unwrap();
+    type Stored = (Option<String>, String, Option<f64>, Option<String>, String);
+    let stored: Vec<Stored> = feedback::table
+        .select((
+            feedback::run_id,
+            feedback::key,
+            feedback::score,
+            feedback::value,
+            feedback::source_type,
+        ))
+        .load(&mut conn)
+        .unwrap();
     for (run_id, key, score, value, source) in stored {
         if let Some(run_id) = run_id {
             facts.entry(run_id).or_default().push(FeedbackFacts {

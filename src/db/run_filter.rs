@@ -180,7 +180,8 @@ pub fn unordered_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -
     out.parts.push(Part::Sql(" AND value = ".into()));
     out.parts.push(Part::Text(value));
     out.parts.push(Part::Sql(") AND ".into()));
-    out.parts.extend(driven_selection(workspace_id, q, dialect).parts);
+    out.parts
+        .extend(driven_selection(workspace_id, q, dialect).parts);
     out.parts.push(Part::Sql(")".into()));
     out
 }
@@ -191,7 +192,8 @@ pub fn feedback_of_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect)
     out.parts.push(Part::Sql(
         "feedback.run_id IN (SELECT runs.id FROM runs WHERE ".into(),
     ));
-    out.parts.extend(unordered_selection(workspace_id, q, dialect).parts);
+    out.parts
+        .extend(unordered_selection(workspace_id, q, dialect).parts);
     out.parts.push(Part::Sql(")".into()));
     out
 }
@@ -392,8 +394,8 @@ impl Builder {
                          THEN {r}.tags END) WHERE type = 'text' AND value = "
                     )),
                     Dialect::Postgres => self.sql(&format!(
-                        "COALESCE(jsonb_typeof({r}.tags::jsonb) = 'array' AND \
-                         jsonb_exists({r}.tags::jsonb, "
+                        "COALESCE(jsonb_typeof({tags}) = 'array' AND jsonb_exists({tags}, ",
+                        tags = jsonb(&format!("{r}.tags"))
                     )),
                 }
                 self.bind(&Lit::Text(tag.clone()));
@@ -469,12 +471,14 @@ impl Builder {
                  THEN {r}.{column} END) {e} WHERE 1=1"
             ),
             (Dialect::Postgres, Some(key)) => format!(
-                "SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof({r}.{column}::jsonb -> '{key}') \
-                 = 'object' THEN {r}.{column}::jsonb -> '{key}' END) {e}(key, value) WHERE 1=1"
+                "SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof({doc} -> '{key}') \
+                 = 'object' THEN {doc} -> '{key}' END) {e}(key, value) WHERE 1=1",
+                doc = jsonb(&format!("{r}.{column}"))
             ),
             (Dialect::Postgres, None) => format!(
-                "SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof({r}.{column}::jsonb) = 'object' \
-                 THEN {r}.{column}::jsonb END) {e}(key, value) WHERE 1=1"
+                "SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof({doc}) = 'object' \
+                 THEN {doc} END) {e}(key, value) WHERE 1=1",
+                doc = jsonb(&format!("{r}.{column}"))
             ),
         }
     }
@@ -495,7 +499,9 @@ impl Builder {
             (Family::Feedback, _) => {
                 let json = match self.dialect {
                     Dialect::Sqlite => format!("COALESCE({e}.value, 'null')"),
-                    Dialect::Postgres => format!("COALESCE({e}.value, 'null')::jsonb"),
+                    Dialect::Postgres => {
+                        format!("COALESCE({}, 'null'::jsonb)", jsonb(&format!("{e}.value")))
+                    }
                 };
                 self.json_test(&Json::Document(json), test);
             }
@@ -542,8 +548,9 @@ impl Builder {
                              THEN json_extract({r}.extra, '$.metadata.{key}')"
                         ),
                         Dialect::Postgres => format!(
-                            " WHEN jsonb_typeof({r}.extra::jsonb -> 'metadata' -> '{key}') = 'string' \
-                             THEN {r}.extra::jsonb -> 'metadata' ->> '{key}'"
+                            " WHEN jsonb_typeof({extra} -> 'metadata' -> '{key}') = 'string' \
+                             THEN {extra} -> 'metadata' ->> '{key}'",
+                            extra = jsonb(&format!("{r}.extra"))
                         ),
                     })
                     .collect();
@@ -726,6 +733,12 @@ enum JsonType {
     Number,
     Null,
     Bool(bool),
+}
+
+/// A JSON text column as jsonb on PostgreSQL; NULL for the documents jsonb refuses (a `\u0000`
+/// escape is valid JSON but not valid jsonb), so that one such run cannot fail a whole query.
+fn jsonb(column: &str) -> String {
+    format!("(CASE WHEN strpos({column}, '\\u0000') = 0 THEN {column}::jsonb END)")
 }
 
 fn sql_op(op: Op) -> &'static str {

@@ -93,20 +93,24 @@ type Totals = (
     Option<i64>,
 );
 
-/// Count, error and streaming counts, token and cost sums, first and last start time.
-fn totals_columns() -> (
+type Int = SqlLiteral<Nullable<BigInt>>;
+type Float = SqlLiteral<Nullable<Double>>;
+type TotalsColumns = (
     SqlLiteral<BigInt>,
-    SqlLiteral<Nullable<BigInt>>,
-    SqlLiteral<Nullable<BigInt>>,
-    SqlLiteral<Nullable<BigInt>>,
-    SqlLiteral<Nullable<BigInt>>,
-    SqlLiteral<Nullable<BigInt>>,
-    SqlLiteral<Nullable<Double>>,
-    SqlLiteral<Nullable<Double>>,
-    SqlLiteral<Nullable<Double>>,
-    SqlLiteral<Nullable<BigInt>>,
-    SqlLiteral<Nullable<BigInt>>,
-) {
+    Int,
+    Int,
+    Int,
+    Int,
+    Int,
+    Float,
+    Float,
+    Float,
+    Int,
+    Int,
+);
+
+/// Count, error and streaming counts, token and cost sums, first and last start time.
+fn totals_columns() -> TotalsColumns {
     (
         sql("COUNT(*)"),
         sum_bigint("CASE WHEN runs.error IS NOT NULL THEN 1 ELSE 0 END"),

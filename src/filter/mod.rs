@@ -228,14 +228,25 @@ fn list(input: &mut Input<'_>) -> ModalResult<Expr> {
 /// filter strings with JSON encoding); any other escaped character stands for itself.
 fn string(input: &mut Input<'_>) -> ModalResult<String> {
     let quote = one_of(['"', '\'']).parse_next(input)?;
-    terminated(
+    let start = input.checkpoint();
+    let text: String = terminated(
         repeat(0.., string_char(quote)).fold(String::new, |mut out, c| {
             out.push(c);
             out
         }),
         cut_err(quote.context(expected("a closing quote"))),
     )
-    .parse_next(input)
+    .parse_next(input)?;
+    if text.contains('\0') {
+        // Databases cannot compare text holding NUL.
+        input.reset(&start);
+        return Err(ErrMode::Cut(ContextError::new().add_context(
+            input,
+            &start,
+            expected("a string without NUL (\\u0000)"),
+        )));
+    }
+    Ok(text)
 }
 
 fn string_char(quote: char) -> impl FnMut(&mut Input<'_>) -> ModalResult<char> {

@@ -762,6 +762,8 @@ pub fn thread_id(extra: Option<&str>) -> Option<String> {
 /// null; numbers, objects and arrays only as "some value" (`o`), found by their key alone.
 pub fn index_value(value: &Value) -> String {
     match value {
+        // PostgreSQL text cannot hold NUL: such strings are found by key only.
+        Value::String(s) if s.contains('\0') => "o".into(),
         Value::String(s) => format!("s:{s}"),
         Value::Bool(b) => format!("b:{b}"),
         Value::Null => "z".into(),
@@ -788,6 +790,8 @@ pub fn metadata_index(extra: Option<&str>) -> Vec<(String, String)> {
         Ok(Value::Object(mut extra)) => match extra.remove("metadata") {
             Some(Value::Object(metadata)) => metadata
                 .into_iter()
+                // A key with NUL cannot be stored on PostgreSQL, nor named by a filter.
+                .filter(|(key, _)| !key.contains('\0'))
                 .map(|(key, value)| {
                     let indexed = index_value(&value);
                     (key, indexed)

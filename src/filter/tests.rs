@@ -77,6 +77,7 @@ fn errors_say_what_was_expected_and_where() {
         ("eq(a, 1e999)", 6, "finite number"),
         ("eq(a, \"\\u12\")", 9, "four hex digits"),
         (")", 0, "expected"),
+        ("eq(a, \"x\\u0000\")", 7, "without NUL"),
     ] {
         let err = parse(text).unwrap_err();
         assert_eq!(err.offset, offset, "{text}: {err}");
@@ -99,7 +100,7 @@ fn filter_text() -> impl Strategy<Value = String> {
         (
             "[a-z]{1,6}",
             prop::collection::vec(inner.clone(), 0..4),
-            any::<bool>(),
+            proptest::bool::ANY,
         )
             .prop_map(|(name, args, list)| {
                 if list {

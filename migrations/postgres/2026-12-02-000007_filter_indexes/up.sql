@@ -18,7 +18,9 @@ SELECT r.workspace_id, r.id, m.key,
             WHEN 'boolean' THEN 'b:' || (m.value #>> '{}') WHEN 'null' THEN 'z' ELSE 'o' END,
        COALESCE(r.start_time, 0)
 FROM runs r,
-     jsonb_each(CASE WHEN jsonb_typeof(r.extra::jsonb -> 'metadata') = 'object'
+     -- jsonb refuses the \u0000 escape that JSON allows: such documents are skipped.
+     jsonb_each(CASE WHEN strpos(r.extra, '\u0000') > 0 THEN NULL
+                     WHEN jsonb_typeof(r.extra::jsonb -> 'metadata') = 'object'
                      THEN r.extra::jsonb -> 'metadata' END) m
 ON CONFLICT DO NOTHING;
 
