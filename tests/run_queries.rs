@@ -10,7 +10,8 @@ use common::{TestServer, iso, segment};
 
 backend_tests!(
     select_keeps_identity_fields,
-    nul_escapes_do_not_break_queries
+    nul_escapes_do_not_break_queries,
+    project_stats_take_a_filter
 );
 
 fn post_runs(server: &TestServer, runs: Vec<serde_json::Value>) {

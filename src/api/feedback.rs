@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::params::QueryParams;
+use super::params::{QueryParams, Timedelta};
 use super::{State, Workspace, base_url};
 use crate::db::feedback::{self as store, FeedbackFilter};
 use crate::db::models::{FeedbackRow, FeedbackTokenRow};
@@ -309,22 +309,12 @@ pub async fn delete_feedback(
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct ExpiresIn {
-    #[serde(default)]
-    pub days: i64,
-    #[serde(default)]
-    pub hours: i64,
-    #[serde(default)]
-    pub minutes: i64,
-}
-
-#[derive(Deserialize, ToSchema)]
 pub struct TokenCreate {
     pub run_id: Uuid,
     pub feedback_key: String,
     #[schema(value_type = Option<Object>)]
     pub feedback_config: Option<serde_json::Map<String, Value>>,
-    pub expires_in: Option<ExpiresIn>,
+    pub expires_in: Option<Timedelta>,
     pub expires_at: Option<String>,
 }
 
@@ -338,8 +328,6 @@ pub struct TokenOut {
     pub feedback_key: String,
 }
 
-const MICROS_PER_MINUTE: i64 = 60_000_000;
-
 /// Tokens last three hours unless the request says otherwise.
 const DEFAULT_TOKEN_HOURS: i64 = 3;
 
@@ -352,14 +340,10 @@ fn token_row(workspace: Workspace, spec: &TokenCreate, now: i64) -> ApiResult<Fe
             ApiError::unprocessable(format!("expires_at: {at:?} is not a date-time"))
         })?,
         (None, Some(span)) => span
-            .days
-            .checked_mul(24 * 60)
-            .and_then(|m| m.checked_add(span.hours.checked_mul(60)?))
-            .and_then(|m| m.checked_add(span.minutes))
-            .and_then(|m| m.checked_mul(MICROS_PER_MINUTE))
+            .micros()
             .and_then(|d| now.checked_add(d))
             .ok_or_else(|| ApiError::unprocessable("expires_in is too long"))?,
-        (None, None) => now + DEFAULT_TOKEN_HOURS * 60 * MICROS_PER_MINUTE,
+        (None, None) => now + Timedelta::hours(DEFAULT_TOKEN_HOURS).micros().unwrap_or(0),
     };
     if expires_at <= now {
         return Err(ApiError::unprocessable(

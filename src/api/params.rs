@@ -126,3 +126,32 @@ mod tests {
         assert!(QueryParams::parse("id=zz").uuids("id").is_err());
     }
 }
+
+/// A duration as LangSmith sends one (`TimedeltaInput`): `{"days", "hours", "minutes"}`.
+#[derive(serde::Deserialize, utoipa::ToSchema, Clone, Copy, Default, Debug)]
+pub struct Timedelta {
+    #[serde(default)]
+    pub days: i64,
+    #[serde(default)]
+    pub hours: i64,
+    #[serde(default)]
+    pub minutes: i64,
+}
+
+impl Timedelta {
+    pub fn hours(hours: i64) -> Self {
+        Timedelta {
+            hours,
+            ..Timedelta::default()
+        }
+    }
+
+    /// In microseconds; `None` when it overflows.
+    pub fn micros(&self) -> Option<i64> {
+        self.days
+            .checked_mul(24 * 60)
+            .and_then(|m| m.checked_add(self.hours.checked_mul(60)?))
+            .and_then(|m| m.checked_add(self.minutes))
+            .and_then(|m| m.checked_mul(60_000_000))
+    }
+}

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use super::params::Timedelta;
 use super::runs::RunSelection;
 use super::{State, Workspace};
 use crate::db::run_stats::{self as store, FeedbackKeyStats, LatencyOf, RunStats};
@@ -99,24 +100,14 @@ pub async fn run_stats(
     Ok(HttpResponse::Ok().json(stats_json(&stats)))
 }
 
-/// A bucket width, as LangSmith's `TimedeltaInput`.
-#[derive(Deserialize, ToSchema, Clone, Copy, Default)]
-pub struct Stride {
-    #[serde(default)]
-    pub days: i64,
-    #[serde(default)]
-    pub hours: i64,
-    #[serde(default)]
-    pub minutes: i64,
-}
-
 /// Body of `POST /runs/monitor`: the runs as for `/runs/query`; `start_time` / `end_time` bound
 /// the window (default: the last 7 days), `stride` is the bucket width (default 1 hour).
 #[derive(Deserialize, ToSchema)]
 pub struct MonitorBody {
     #[serde(flatten)]
     pub selection: RunSelection,
-    pub stride: Option<Stride>,
+    /// Bucket width (default 1 hour).
+    pub stride: Option<Timedelta>,
 }
 
 /// At most this many buckets per request.
@@ -142,16 +133,10 @@ pub async fn monitor(
     workspace: Workspace,
     body: web::Json<MonitorBody>,
 ) -> ApiResult<HttpResponse> {
-    let stride = body.stride.unwrap_or(Stride {
-        hours: 1,
-        ..Stride::default()
-    });
-    let stride_micros = stride
-        .days
-        .checked_mul(86_400)
-        .and_then(|d| stride.hours.checked_mul(3_600)?.checked_add(d))
-        .and_then(|s| stride.minutes.checked_mul(60)?.checked_add(s))
-        .and_then(|s| s.checked_mul(1_000_000))
+    let stride_micros = body
+        .stride
+        .unwrap_or(Timedelta::hours(1))
+        .micros()
         .filter(|s| *s > 0)
         .ok_or_else(|| ApiError::unprocessable("stride must be a positive duration"))?;
     let query = body.selection.to_query()?;

@@ -82,9 +82,12 @@ pub fn selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondi
     build_selection(workspace_id, q, dialect, true)
 }
 
-/// The same condition for a query that already starts from the metadata index
-/// (`metadata_driver`): index candidate sets would only cost their materialisation there.
-pub fn driven_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondition {
+/// The same condition with only the exact tests, no index candidate sets: for a query that
+/// already starts from the metadata index (`metadata_driver`), where candidate sets would only
+/// cost their materialisation, and for PostgreSQL's pages, where they lead its planner to
+/// hash-join whole tables instead of walking the newest runs. On SQLite the runs' own columns
+/// are written so that no other index of runs is picked to start from.
+pub fn exact_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -> SqlCondition {
     build_selection(workspace_id, q, dialect, false)
 }
 
@@ -181,7 +184,7 @@ pub fn unordered_selection(workspace_id: &str, q: &RunQuery, dialect: Dialect) -
     out.parts.push(Part::Text(value));
     out.parts.push(Part::Sql(") AND ".into()));
     out.parts
-        .extend(driven_selection(workspace_id, q, dialect).parts);
+        .extend(exact_selection(workspace_id, q, dialect).parts);
     out.parts.push(Part::Sql(")".into()));
     out
 }

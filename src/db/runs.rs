@@ -157,8 +157,10 @@ fn apply_workspace(
         if !entry.stored || entry.stored_extra != row.extra || entry.stored_start != row.start_time
         {
             metadata_changed.push(MetadataChange {
-                was_stored: entry.stored,
                 run_id: row.id.clone(),
+                old: entry
+                    .stored
+                    .then(|| (entry.stored_extra.clone(), entry.stored_start.unwrap_or(0))),
                 extra: row.extra.clone(),
                 start_time: row.start_time.unwrap_or(0),
             });
@@ -189,10 +191,28 @@ fn apply_workspace(
 
 /// A run whose metadata index rows are (re)written.
 struct MetadataChange {
-    was_stored: bool,
     run_id: String,
+    /// The stored run's extra and start time, whose rows go.
+    old: Option<(Option<String>, i64)>,
     extra: Option<String>,
     start_time: i64,
+}
+
+fn metadata_rows(
+    workspace_id: &str,
+    run_id: &str,
+    extra: Option<&str>,
+    start_time: i64,
+) -> impl Iterator<Item = RunMetadataRow> {
+    metadata_index(extra)
+        .into_iter()
+        .map(move |(key, value)| RunMetadataRow {
+            workspace_id: workspace_id.to_string(),
+            run_id: run_id.to_string(),
+            key,
+            value,
+            start_time,
+        })
 }
 
 fn index_metadata(
@@ -200,31 +220,30 @@ fn index_metadata(
     workspace_id: &str,
     changed: &[MetadataChange],
 ) -> QueryResult<()> {
-    let replaced: Vec<&String> = changed
-        .iter()
-        .filter(|c| c.was_stored)
-        .map(|c| &c.run_id)
-        .collect();
-    for chunk in replaced.chunks(CHUNK) {
-        diesel::delete(
-            run_metadata::table
-                .filter(run_metadata::workspace_id.eq(workspace_id))
-                .filter(run_metadata::run_id.eq_any(chunk)),
-        )
-        .execute(conn)?;
+    for change in changed {
+        let Some((extra, start_time)) = &change.old else {
+            continue;
+        };
+        for old in metadata_rows(workspace_id, &change.run_id, extra.as_deref(), *start_time) {
+            diesel::delete(run_metadata::table.find((
+                old.workspace_id,
+                old.key,
+                old.value,
+                old.start_time,
+                old.run_id,
+            )))
+            .execute(conn)?;
+        }
     }
     let rows: Vec<RunMetadataRow> = changed
         .iter()
         .flat_map(|change| {
-            metadata_index(change.extra.as_deref())
-                .into_iter()
-                .map(|(key, value)| RunMetadataRow {
-                    workspace_id: workspace_id.to_string(),
-                    run_id: change.run_id.clone(),
-                    key,
-                    value,
-                    start_time: change.start_time,
-                })
+            metadata_rows(
+                workspace_id,
+                &change.run_id,
+                change.extra.as_deref(),
+                change.start_time,
+            )
         })
         .collect();
     for chunk in rows.chunks(CHUNK) {
@@ -464,6 +483,25 @@ pub fn query(
     workspace_id: &str,
     q: &RunQuery,
 ) -> QueryResult<Vec<RunRow>> {
+    match conn {
+        // PostgreSQL estimates the filters' selectivity poorly and prefers hashing whole tables
+        // and sorting; for a page of the newest runs, walking an index in order and stopping
+        // early is what pays. Disabled for this one transaction only.
+        DbConnection::Postgresql(_) => conn.transaction(|conn| {
+            conn.batch_execute(
+                "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
+            )?;
+            query_page(conn, workspace_id, q)
+        }),
+        DbConnection::Sqlite(_) => query_page(conn, workspace_id, q),
+    }
+}
+
+fn query_page(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    q: &RunQuery,
+) -> QueryResult<Vec<RunRow>> {
     let dialect = conn.dialect();
     // A filter that requires one metadata key and value reads that value's runs from the
     // metadata index, newest first, and stops after a page: far fewer rows than walking the
@@ -479,13 +517,17 @@ pub fn query(
             .filter(run_metadata::workspace_id.eq(workspace_id.to_string()))
             .filter(run_metadata::key.eq(key))
             .filter(run_metadata::value.eq(value))
-            .filter(run_filter::driven_selection(workspace_id, q, dialect))
+            .filter(run_filter::exact_selection(workspace_id, q, dialect))
             .select(RunRow::as_select())
             .into_boxed();
         return page!(driven, q, run_metadata::start_time, run_metadata::run_id).load(conn);
     }
+    let condition = match dialect {
+        run_filter::Dialect::Sqlite => run_filter::selection(workspace_id, q, dialect),
+        run_filter::Dialect::Postgres => run_filter::exact_selection(workspace_id, q, dialect),
+    };
     let plain = runs::table
-        .filter(run_filter::selection(workspace_id, q, dialect))
+        .filter(condition)
         .select(RunRow::as_select())
         .into_boxed();
     page!(plain, q, runs::start_time.assume_not_null(), runs::id).load(conn)

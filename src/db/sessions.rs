@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::DbConnection;
 use super::models::SessionRow;
-use super::schema::{feedback, runs, sessions};
+use super::schema::{feedback, run_metadata, runs, sessions};
 use crate::time::now_micros;
 
 fn new_row(workspace_id: &str, id: Uuid, name: &str) -> SessionRow {
@@ -203,6 +203,16 @@ pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryRes
                         .eq(id)
                         .or(feedback::run_id.eq_any(project_runs)),
                 ),
+        )
+        .execute(conn)?;
+        let project_run_ids = runs::table
+            .filter(runs::workspace_id.eq(workspace_id))
+            .filter(runs::session_id.eq(id))
+            .select(runs::id);
+        diesel::delete(
+            run_metadata::table
+                .filter(run_metadata::workspace_id.eq(workspace_id))
+                .filter(run_metadata::run_id.eq_any(project_run_ids)),
         )
         .execute(conn)?;
         diesel::delete(

@@ -32,16 +32,7 @@ fn check(expr: &Expr) -> Result<(), FilterError> {
         return Err(error("expected a call such as has(metadata, ...)", 0));
     };
     let offset = *offset;
-    let arity = |n: usize| {
-        if args.len() == n {
-            Ok(())
-        } else {
-            Err(error(
-                format!("{name} takes {n} arguments, got {}", args.len()),
-                offset,
-            ))
-        }
-    };
+    let arity = |n: usize| super::arity(name, args, n, offset);
     match name.as_str() {
         "and" | "or" if !args.is_empty() => args.iter().try_for_each(check),
         "not" => {
@@ -191,7 +182,7 @@ mod tests {
             (r#"gt(metadata.x, 1)"#, "\"gt\""),
             (r#"eq(name, "x")"#, "eq"),
             (r#"has(metadata, 'not json')"#, "JSON"),
-            (r#"not(a, b)"#, "not takes 1"),
+            (r#"not(a, b)"#, "not() takes 1"),
             (r#"metadata"#, "call"),
         ] {
             let err = compile(filter).unwrap_err().to_string();

@@ -58,6 +58,18 @@ pub fn error(message: impl Into<String>, offset: usize) -> FilterError {
     }
 }
 
+/// Refuses a call with the wrong number of arguments.
+pub fn arity(name: &str, args: &[Expr], wanted: usize, offset: usize) -> Result<(), FilterError> {
+    if args.len() == wanted {
+        Ok(())
+    } else {
+        Err(error(
+            format!("{name}() takes {wanted} arguments, got {}", args.len()),
+            offset,
+        ))
+    }
+}
+
 type Input<'a> = LocatingSlice<&'a str>;
 
 /// Parses a whole filter expression.

@@ -258,16 +258,7 @@ fn item(expr: &Expr) -> Result<Item, FilterError> {
         ));
     };
     let offset = *offset;
-    let arity = |n: usize| {
-        if args.len() == n {
-            Ok(())
-        } else {
-            Err(error(
-                format!("{name}() takes {n} arguments, got {}", args.len()),
-                offset,
-            ))
-        }
-    };
+    let arity = |n: usize| super::arity(name, args, n, offset);
     match name.as_str() {
         "and" | "or" => check(expr).map(Item::Plain),
         "not" => {

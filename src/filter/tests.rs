@@ -112,8 +112,17 @@ fn filter_text() -> impl Strategy<Value = String> {
     })
 }
 
+/// 3,000 cases per `cargo test`; `PROPTEST_CASES=1000000` for a longer fuzzing session.
+fn fuzz_config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(3000);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(fuzz_config())]
 
     /// Whatever the text, the parser answers without panicking, and a failure points inside it.
     #[test]

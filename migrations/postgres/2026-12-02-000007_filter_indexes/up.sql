@@ -8,10 +8,10 @@ CREATE TABLE run_metadata (
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     start_time BIGINT NOT NULL,
-    PRIMARY KEY (workspace_id, key, value, start_time, run_id),
-    FOREIGN KEY (workspace_id, run_id) REFERENCES runs (workspace_id, id) ON DELETE CASCADE
+    PRIMARY KEY (workspace_id, key, value, start_time, run_id)
 );
-CREATE INDEX run_metadata_run ON run_metadata (workspace_id, run_id);
+-- No foreign key and no index by run: each would cost ingest a look-up or a write per row.
+-- Ingest replaces a run's rows by their full key; deleting a project deletes its runs' rows.
 INSERT INTO run_metadata (workspace_id, run_id, key, value, start_time)
 SELECT r.workspace_id, r.id, m.key,
        CASE jsonb_typeof(m.value) WHEN 'string' THEN 's:' || (m.value #>> '{}')
