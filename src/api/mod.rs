@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource. Handlers parse, resolve the workspace, call the
 //! storage layer and shape the response.
 
+pub mod annotation_queues;
 pub mod datasets;
 pub mod docs;
 pub mod examples;
@@ -106,6 +107,7 @@ impl FromRequest for Workspace {
 /// Registers every resource's routes; mounted at `/`, `/api` and `/api/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     info::routes(cfg);
+    annotation_queues::routes(cfg);
     health::routes(cfg);
     ingest::routes(cfg);
     feedback::routes(cfg);

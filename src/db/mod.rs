@@ -1,6 +1,7 @@
 //! Storage: one code path for SQLite and PostgreSQL through a diesel `MultiConnection`.
 //! Dialect differences live in this module only.
 
+pub mod annotation_queues;
 pub mod comparative;
 pub mod datasets;
 pub mod feedback;

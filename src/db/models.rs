@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    comparative_experiments, dataset_tags, dataset_versions, datasets, example_attachments,
-    example_revisions, feedback, feedback_configs, feedback_tokens, run_attachments, run_metadata,
-    runs, sessions, workspaces,
+    annotation_queue_runs, annotation_queues, comparative_experiments, dataset_tags,
+    dataset_versions, datasets, example_attachments, example_revisions, feedback, feedback_configs,
+    feedback_tokens, run_attachments, run_metadata, runs, sessions, workspaces,
 };
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -208,4 +208,35 @@ pub struct ComparativeExperimentRow {
     pub extra: Option<String>,
     pub created_at: i64,
     pub modified_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(table_name = annotation_queues, treat_none_as_null = true)]
+pub struct AnnotationQueueRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub rubric_instructions: Option<String>,
+    pub rubric_items: Option<String>,
+    pub default_dataset: Option<String>,
+    pub num_reviewers_per_item: i64,
+    pub enable_reservations: bool,
+    pub reservation_minutes: Option<i64>,
+    pub metadata: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A run in an annotation queue.
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(table_name = annotation_queue_runs, treat_none_as_null = true)]
+pub struct QueueRunRow {
+    pub id: String,
+    pub queue_id: String,
+    pub workspace_id: String,
+    pub run_id: String,
+    pub added_at: i64,
+    pub last_reviewed_time: Option<i64>,
+    pub completed: bool,
 }

@@ -204,6 +204,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    annotation_queues (id) {
+        id -> Text,
+        workspace_id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        rubric_instructions -> Nullable<Text>,
+        rubric_items -> Nullable<Text>,
+        default_dataset -> Nullable<Text>,
+        num_reviewers_per_item -> BigInt,
+        enable_reservations -> Bool,
+        reservation_minutes -> Nullable<BigInt>,
+        metadata -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    annotation_queue_runs (id) {
+        id -> Text,
+        queue_id -> Text,
+        workspace_id -> Text,
+        run_id -> Text,
+        added_at -> BigInt,
+        last_reviewed_time -> Nullable<BigInt>,
+        completed -> Bool,
+    }
+}
+
 diesel::joinable!(sessions -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
@@ -221,4 +251,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     comparative_experiments,
     dataset_shares,
     run_metadata,
+    annotation_queues,
+    annotation_queue_runs,
 );

@@ -1,0 +1,2 @@
+DROP TABLE annotation_queue_runs;
+DROP TABLE annotation_queues;
