@@ -11,6 +11,7 @@ pub mod health;
 pub mod info;
 pub mod ingest;
 pub mod params;
+pub mod rules;
 pub mod run_stats;
 pub mod runs;
 pub mod sessions;
@@ -114,6 +115,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     datasets::routes(cfg);
     examples::routes(cfg);
     feedback_configs::routes(cfg);
+    rules::routes(cfg);
     run_stats::routes(cfg);
     runs::routes(cfg);
     sessions::routes(cfg);

@@ -7,6 +7,7 @@ pub mod datasets;
 pub mod feedback;
 pub mod models;
 pub mod run_filter;
+pub mod run_rules;
 pub mod run_stats;
 pub mod runs;
 pub mod schema;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::schema::{
     annotation_queue_runs, annotation_queues, comparative_experiments, dataset_tags,
     dataset_versions, datasets, example_attachments, example_revisions, feedback, feedback_configs,
-    feedback_tokens, run_attachments, run_metadata, runs, sessions, workspaces,
+    feedback_tokens, run_attachments, run_metadata, run_rules, runs, sessions, workspaces,
 };
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -239,4 +239,27 @@ pub struct QueueRunRow {
     pub added_at: i64,
     pub last_reviewed_time: Option<i64>,
     pub completed: bool,
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(table_name = run_rules, treat_none_as_null = true)]
+pub struct RunRuleRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub display_name: String,
+    pub session_id: Option<String>,
+    pub dataset_id: Option<String>,
+    pub is_enabled: bool,
+    pub sampling_rate: f64,
+    pub filter: Option<String>,
+    pub trace_filter: Option<String>,
+    pub tree_filter: Option<String>,
+    pub backfill_from: Option<i64>,
+    pub add_to_dataset_id: Option<String>,
+    pub add_to_dataset_prefer_correction: bool,
+    pub add_to_annotation_queue_id: Option<String>,
+    pub webhooks: Option<String>,
+    pub settings: String,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

@@ -234,6 +234,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    run_rules (id) {
+        id -> Text,
+        workspace_id -> Text,
+        display_name -> Text,
+        session_id -> Nullable<Text>,
+        dataset_id -> Nullable<Text>,
+        is_enabled -> Bool,
+        sampling_rate -> Double,
+        filter -> Nullable<Text>,
+        trace_filter -> Nullable<Text>,
+        tree_filter -> Nullable<Text>,
+        backfill_from -> Nullable<BigInt>,
+        add_to_dataset_id -> Nullable<Text>,
+        add_to_dataset_prefer_correction -> Bool,
+        add_to_annotation_queue_id -> Nullable<Text>,
+        webhooks -> Nullable<Text>,
+        settings -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
@@ -253,4 +276,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     run_metadata,
     annotation_queues,
     annotation_queue_runs,
+    run_rules,
 );
