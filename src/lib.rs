@@ -9,5 +9,6 @@ pub mod error;
 pub mod filter;
 pub mod ingest;
 pub mod json_match;
+pub mod rules;
 pub mod schema_check;
 pub mod time;
