@@ -310,12 +310,14 @@ pub async fn delete_queue(
     workspace: Workspace,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = path.into_inner();
-    let deleted = state
-        .db
-        .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
-        .await?;
-    deleted_or_not_found(deleted, "annotation queue", id)
+    super::delete_by_id(
+        state,
+        workspace,
+        path.into_inner(),
+        "annotation queue",
+        store::delete,
+    )
+    .await
 }
 
 /// A run to add: its id, or an object with `run_id` (the by-key form and newer SDKs).

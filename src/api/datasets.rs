@@ -482,12 +482,14 @@ pub async fn delete_dataset(
     workspace: Workspace,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = path.into_inner();
-    let deleted = state
-        .db
-        .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
-        .await?;
-    super::deleted_or_not_found(deleted, "dataset", id)
+    super::delete_by_id(
+        state,
+        workspace,
+        path.into_inner(),
+        "dataset",
+        store::delete,
+    )
+    .await
 }
 
 #[derive(Serialize, ToSchema)]

@@ -300,12 +300,14 @@ pub async fn delete_feedback(
     workspace: Workspace,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = path.into_inner();
-    let deleted = state
-        .db
-        .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
-        .await?;
-    super::deleted_or_not_found(deleted, "feedback", id)
+    super::delete_by_id(
+        state,
+        workspace,
+        path.into_inner(),
+        "feedback",
+        store::delete,
+    )
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]

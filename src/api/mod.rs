@@ -141,6 +141,22 @@ pub fn base_url(req: &HttpRequest) -> String {
     format!("{}://{}{}", info.scheme(), info.host(), mount_prefix(req))
 }
 
+/// Deletes one thing of the workspace by id with `delete` (a storage function answering
+/// whether something was deleted) and answers as `deleted_or_not_found` does.
+pub async fn delete_by_id(
+    state: State,
+    workspace: Workspace,
+    id: Uuid,
+    what: &'static str,
+    delete: fn(&mut crate::db::DbConnection, &str, &str) -> diesel::QueryResult<bool>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let deleted = state
+        .db
+        .run(move |conn| Ok(delete(conn, &workspace.id(), &id.to_string())?))
+        .await?;
+    deleted_or_not_found(deleted, what, id)
+}
+
 /// The answer to a DELETE: `{}` when something was deleted, else 404 naming what was missing.
 pub fn deleted_or_not_found(
     deleted: bool,

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::params::QueryParams;
-use super::{State, Workspace, deleted_or_not_found};
+use super::{State, Workspace};
 use crate::db::DbConnection;
 use crate::db::models::RunRuleRow;
 use crate::db::run_rules::{self as store, RuleFilter};
@@ -436,12 +436,7 @@ pub async fn delete_rule(
     workspace: Workspace,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = path.into_inner();
-    let deleted = state
-        .db
-        .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
-        .await?;
-    deleted_or_not_found(deleted, "rule", id)
+    super::delete_by_id(state, workspace, path.into_inner(), "rule", store::delete).await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -422,12 +422,14 @@ pub async fn delete_session(
     workspace: Workspace,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = path.into_inner();
-    let deleted = state
-        .db
-        .run(move |conn| Ok(store::delete(conn, &workspace.id(), &id.to_string())?))
-        .await?;
-    super::deleted_or_not_found(deleted, "project", id)
+    super::delete_by_id(
+        state,
+        workspace,
+        path.into_inner(),
+        "project",
+        store::delete,
+    )
+    .await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
