@@ -13,7 +13,7 @@ pub struct ErrorBody {
     pub detail: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
@@ -99,6 +99,15 @@ impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         match err {
             diesel::result::Error::NotFound => ApiError::not_found("not found"),
+            // PostgreSQL text cannot hold NUL (SQLSTATE 22021); the value came from the client.
+            diesel::result::Error::DatabaseError(_, info)
+                if info.message().contains("invalid byte sequence")
+                    && info.message().contains("0x00") =>
+            {
+                ApiError::unprocessable(
+                    "a text value contains the NUL character (\\u0000), which this server's database cannot store",
+                )
+            }
             other => ApiError::Internal(format!("database: {other}")),
         }
     }

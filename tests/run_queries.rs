@@ -11,7 +11,8 @@ use common::{TestServer, iso, segment};
 backend_tests!(
     select_keeps_identity_fields,
     nul_escapes_do_not_break_queries,
-    project_stats_take_a_filter
+    project_stats_take_a_filter,
+    nul_in_text_values_is_a_client_error
 );
 
 fn post_runs(server: &TestServer, runs: Vec<serde_json::Value>) {
@@ -150,4 +151,34 @@ fn project_stats_take_a_filter(server: &TestServer) {
             .starts_with("stats_filter:"),
         "{answer}"
     );
+}
+
+/// NUL in a value stored as text: PostgreSQL cannot hold it. The client is told (422), never a
+/// 500, and the batches grouped with it are committed.
+fn nul_in_text_values_is_a_client_error(server: &TestServer) {
+    let bad = Uuid::now_v7();
+    let good = Uuid::now_v7();
+    let (status, answer) = server.post_json(
+        "/runs/batch",
+        &json!({"post": [{"id": bad, "trace_id": bad, "dotted_order": segment(0, &bad),
+                          "name": "a\u{0}b", "run_type": "chain", "start_time": iso(0),
+                          "session_name": "nul-text"}]}),
+    );
+    assert!(status == 202 || status == 422, "{status} {answer}");
+    if status == 422 {
+        assert!(
+            answer["detail"].as_str().unwrap().contains("NUL"),
+            "{answer}"
+        );
+    }
+    post_runs(
+        server,
+        vec![
+            json!({"id": good, "trace_id": good, "dotted_order": segment(1, &good), "name": "ok",
+                    "run_type": "chain", "start_time": iso(1), "session_name": "nul-text"}),
+        ],
+    );
+    server.get_eventually(&format!("/runs/{good}"));
+    let (status, answer) = server.post_json("/feedback", &json!({"run_id": good, "key": "k\u{0}"}));
+    assert!(status == 200 || status == 422, "{status} {answer}");
 }

@@ -136,7 +136,8 @@ impl WriterThread {
         let together = self.apply(&batches);
         if together.is_ok() || jobs.len() == 1 {
             for job in jobs {
-                let _ = job.reply.send(together.clone_result());
+                // Every job of the group gets the group's outcome.
+                let _ = job.reply.send(together.clone());
             }
             return;
         }
@@ -216,22 +217,5 @@ impl WriterThread {
             }
         }
         Ok(self.conn.as_mut().expect("set above"))
-    }
-}
-
-trait CloneResult {
-    fn clone_result(&self) -> ApiResult<()>;
-}
-
-impl CloneResult for ApiResult<()> {
-    /// Every job of a failed group gets an equivalent error.
-    fn clone_result(&self) -> ApiResult<()> {
-        match self {
-            Ok(()) => Ok(()),
-            Err(ApiError::Unavailable { retry_after_secs }) => Err(ApiError::Unavailable {
-                retry_after_secs: *retry_after_secs,
-            }),
-            Err(err) => Err(ApiError::internal(err.to_string())),
-        }
     }
 }
