@@ -7,13 +7,13 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::params::QueryParams;
+use super::params::{QueryParams, optional_time};
 use super::{State, Workspace, base_url, deleted_or_not_found};
 use crate::db::DbConnection;
 use crate::db::annotation_queues::{self as store, AddError, Completed, QueueFilter};
 use crate::db::models::{AnnotationQueueRow, QueueRunRow};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::time::{format_micros, now_micros, parse_time_str};
+use crate::time::{format_micros, now_micros};
 
 /// A queue (LangSmith's `AnnotationQueueSchema` with details).
 #[derive(Serialize, ToSchema)]
@@ -611,18 +611,8 @@ pub async fn update_queue_run(
     body: web::Json<QueueRunUpdate>,
 ) -> ApiResult<HttpResponse> {
     let (queue, item) = path.into_inner();
-    let time = |field: &str, value: &Option<String>| -> ApiResult<Option<i64>> {
-        value
-            .as_deref()
-            .map(|v| {
-                parse_time_str(v).ok_or_else(|| {
-                    ApiError::unprocessable(format!("{field}: {v:?} is not an ISO-8601 date-time"))
-                })
-            })
-            .transpose()
-    };
-    let reviewed = time("last_reviewed_time", &body.last_reviewed_time)?;
-    let added = time("added_at", &body.added_at)?;
+    let reviewed = optional_time("last_reviewed_time", body.last_reviewed_time.as_deref())?;
+    let added = optional_time("added_at", body.added_at.as_deref())?;
     let out = state
         .db
         .run(move |conn| {

@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::time::parse_time_str;
 
 pub struct QueryParams {
     pairs: Vec<(String, String)>,
@@ -154,4 +155,15 @@ impl Timedelta {
             .and_then(|m| m.checked_add(self.minutes))
             .and_then(|m| m.checked_mul(60_000_000))
     }
+}
+
+/// An optional ISO-8601 time field: microseconds, or a 422 naming the field.
+pub fn optional_time(field: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
+    value
+        .map(|v| {
+            parse_time_str(v).ok_or_else(|| {
+                ApiError::unprocessable(format!("{field}: {v:?} is not an ISO-8601 date-time"))
+            })
+        })
+        .transpose()
 }

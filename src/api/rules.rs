@@ -14,13 +14,14 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::params::QueryParams;
+use super::params::{QueryParams, optional_time};
+use super::runs::compile_filter;
 use super::{State, Workspace};
 use crate::db::DbConnection;
 use crate::db::models::RunRuleRow;
 use crate::db::run_rules::{self as store, RuleFilter};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::time::{format_micros, now_micros, parse_time_str};
+use crate::time::{format_micros, now_micros};
 
 /// Fields stored as given and returned, not acted on.
 const STORED_ONLY: [&str; 14] = [
@@ -97,23 +98,9 @@ impl RuleBody {
             ("trace_filter", &self.trace_filter),
             ("tree_filter", &self.tree_filter),
         ] {
-            if let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) {
-                crate::filter::runs::compile(text).map_err(|e| {
-                    ApiError::bad_request(format!("{field}: {} at offset {}", e.message, e.offset))
-                })?;
-            }
+            compile_filter(field, text.as_deref())?;
         }
-        let backfill_from = self
-            .backfill_from
-            .as_deref()
-            .map(|t| {
-                parse_time_str(t).ok_or_else(|| {
-                    ApiError::unprocessable(format!(
-                        "backfill_from: {t:?} is not an ISO-8601 date-time"
-                    ))
-                })
-            })
-            .transpose()?;
+        let backfill_from = optional_time("backfill_from", self.backfill_from.as_deref())?;
         let webhooks = self
             .webhooks
             .as_ref()

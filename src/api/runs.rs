@@ -9,13 +9,14 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::params::optional_time;
 use super::{State, Workspace, base_url};
 use crate::db::models::RunRow;
 use crate::db::runs::{self as run_store, RunQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::filter::runs::{self as filter_runs, Cond, RunFilter, TraceFilters};
 use crate::ingest::ops::dotted_order_ids;
-use crate::time::{format_micros, parse_time_str};
+use crate::time::format_micros;
 
 /// A run as the SDKs read it (LangSmith's `Run` schema).
 #[derive(Serialize, ToSchema)]
@@ -299,7 +300,7 @@ fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
 }
 
 /// A filter-language field, checked; the error names the field and the position.
-fn compile_filter(field: &str, text: Option<&str>) -> ApiResult<Option<RunFilter>> {
+pub fn compile_filter(field: &str, text: Option<&str>) -> ApiResult<Option<RunFilter>> {
     match text.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => filter_runs::compile(text).map(Some).map_err(|e| {
@@ -334,18 +335,6 @@ impl RunSelection {
     /// The runs selected, as the storage layer takes them (no paging yet).
     pub fn to_query(&self) -> ApiResult<RunQuery> {
         let filters = self.filters()?;
-        let time = |field: &str, value: &Option<String>| -> ApiResult<Option<i64>> {
-            value
-                .as_deref()
-                .map(|v| {
-                    parse_time_str(v).ok_or_else(|| {
-                        ApiError::unprocessable(format!(
-                            "{field}: {v:?} is not an ISO-8601 date-time"
-                        ))
-                    })
-                })
-                .transpose()
-        };
         if let Some(run_type) = &self.run_type
             && !crate::ingest::ops::RUN_TYPES.contains(&run_type.as_str())
         {
@@ -378,8 +367,8 @@ impl RunSelection {
             reference_examples: texts(&self.reference_example),
             is_root,
             error: self.error,
-            start_time: time("start_time", &self.start_time)?,
-            end_time: time("end_time", &self.end_time)?,
+            start_time: optional_time("start_time", self.start_time.as_deref())?,
+            end_time: optional_time("end_time", self.end_time.as_deref())?,
             ..RunQuery::default()
         })
     }

@@ -7,7 +7,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::params::QueryParams;
+use super::params::optional_time;
 use super::run_stats::stats_json;
+use super::runs::compile_filter;
 use super::{State, Workspace};
 use crate::db::DbConnection;
 use crate::db::models::SessionRow;
@@ -16,7 +18,7 @@ use crate::db::runs::RunQuery;
 use crate::db::sessions::{self as store, SessionFilter};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::filter::runs::{RunFilter, TraceFilters};
-use crate::time::{format_micros, now_micros, parse_time_str};
+use crate::time::{format_micros, now_micros};
 
 /// A project (LangSmith's `TracerSession`), with stats when asked for.
 #[derive(Serialize, ToSchema)]
@@ -64,31 +66,13 @@ pub struct StatsOptions {
 
 impl StatsOptions {
     pub fn parse(params: &QueryParams) -> ApiResult<Self> {
-        let filter = match params.string("stats_filter") {
-            Some(text) if !text.trim().is_empty() => {
-                Some(crate::filter::runs::compile(&text).map_err(|e| {
-                    ApiError::bad_request(format!(
-                        "stats_filter: {} at offset {}",
-                        e.message, e.offset
-                    ))
-                })?)
-            }
-            _ => None,
-        };
-        let start_time = params
-            .string("stats_start_time")
-            .map(|t| {
-                parse_time_str(&t).ok_or_else(|| {
-                    ApiError::unprocessable(format!(
-                        "stats_start_time: {t:?} is not an ISO-8601 date-time"
-                    ))
-                })
-            })
-            .transpose()?;
         Ok(StatsOptions {
             include: params.bool("include_stats")?.unwrap_or(false),
-            filter,
-            start_time,
+            filter: compile_filter("stats_filter", params.string("stats_filter").as_deref())?,
+            start_time: optional_time(
+                "stats_start_time",
+                params.string("stats_start_time").as_deref(),
+            )?,
         })
     }
 }
@@ -138,16 +122,6 @@ pub struct SessionCreate {
     pub start_time: Option<String>,
     pub end_time: Option<String>,
     pub trace_tier: Option<String>,
-}
-
-fn optional_time(field: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
-    value
-        .map(|v| {
-            parse_time_str(v).ok_or_else(|| {
-                ApiError::unprocessable(format!("{field}: {v:?} is not an ISO-8601 date-time"))
-            })
-        })
-        .transpose()
 }
 
 fn json_text(extra: &Option<Map<String, Value>>) -> Option<String> {
