@@ -539,6 +539,11 @@ fn test(
         }
     };
     match name {
+        // is_root is true or false: `in` would only be a roundabout eq.
+        "in" if kind == Kind::Bool => Err(error(
+            format!("comparator in is not accepted for attribute {attr}: use eq"),
+            offset,
+        )),
         "in" => match value {
             Expr::List(items) => Ok(Test::In(
                 items.iter().map(convert).collect::<Result<_, _>>()?,

@@ -227,6 +227,12 @@ fn refusals_name_the_comparator_attribute_and_position() {
         (r#"eq(total_tokens, "many")"#, "number", 0),
         (r#"eq(is_root, 1)"#, "true or false", 0),
         (
+            r#"in(is_root, [true])"#,
+            "comparator in is not accepted for attribute is_root",
+            0,
+        ),
+        (r#"like(is_root, "t%")"#, "like works on text", 0),
+        (
             r#"gt(metadata_value, true)"#,
             "orders strings and numbers",
             0,
