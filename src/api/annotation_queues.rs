@@ -1,6 +1,8 @@
 //! Annotation queues (`/annotation-queues`): runs waiting for human review, with a rubric;
 //! every call the SDKs make. Reviewers' feedback goes through `/feedback` onto the run.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -12,6 +14,7 @@ use super::{State, Workspace, base_url, deleted_or_not_found};
 use crate::db::DbConnection;
 use crate::db::annotation_queues::{self as store, AddError, Completed, QueueFilter};
 use crate::db::models::{AnnotationQueueRow, QueueRunRow};
+use crate::db::runs::RunQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::time::{format_micros, now_micros};
 
@@ -444,14 +447,25 @@ fn entries_as_runs(
     base: String,
     entries: Vec<QueueRunRow>,
 ) -> ApiResult<Vec<Value>> {
-    let mut rows = Vec::with_capacity(entries.len());
-    for entry in &entries {
-        // An entry whose run was deleted (its project went) is not listed.
-        if let Some(run) = crate::db::runs::find(conn, workspace_id, &entry.run_id)? {
-            rows.push((entry, run));
-        }
+    // One query for the page's runs. An entry whose run was deleted (its project went) is
+    // not listed.
+    let ids: Vec<String> = entries.iter().map(|e| e.run_id.clone()).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    let (entries, runs): (Vec<&QueueRunRow>, Vec<_>) = rows.into_iter().unzip();
+    let query = RunQuery {
+        limit: ids.len() as i64,
+        ids,
+        ..RunQuery::default()
+    };
+    let mut by_id: HashMap<String, _> = crate::db::runs::query(conn, workspace_id, &query)?
+        .into_iter()
+        .map(|run| (run.id.clone(), run))
+        .collect();
+    let (entries, runs): (Vec<&QueueRunRow>, Vec<_>) = entries
+        .iter()
+        .filter_map(|entry| Some((entry, by_id.remove(&entry.run_id)?)))
+        .unzip();
     let presented = super::runs::present_rows(conn, workspace_id, base, runs)?;
     Ok(entries
         .into_iter()

@@ -1,6 +1,6 @@
 //! Annotation queues and the runs waiting in them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::dsl::count_star;
 use diesel::prelude::*;
@@ -74,12 +74,21 @@ pub fn list(
         .limit(filter.limit)
         .offset(filter.offset)
         .load(conn)?;
-    rows.into_iter()
+    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
+    let sizes: HashMap<String, i64> = annotation_queue_runs::table
+        .filter(annotation_queue_runs::queue_id.eq_any(ids))
+        .group_by(annotation_queue_runs::queue_id)
+        .select((annotation_queue_runs::queue_id, count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
         .map(|row| {
-            let size = size(conn, &row.id, None)?;
-            Ok((row, size))
+            let size = sizes.get(&row.id).copied().unwrap_or(0);
+            (row, size)
         })
-        .collect()
+        .collect())
 }
 
 pub fn update(conn: &mut DbConnection, row: &AnnotationQueueRow) -> QueryResult<()> {
