@@ -215,11 +215,6 @@ mod tests {
             let taken = runs.iter().filter(|r| sampled(&rule, r, rate)).count();
             let share = taken as f64 / runs.len() as f64;
             assert!((share - rate).abs() < 0.015, "rate {rate}: took {share}");
-            // Same decision every time.
-            assert!(
-                runs.iter()
-                    .all(|r| sampled(&rule, r, rate) == sampled(&rule, r, rate))
-            );
         }
         assert_eq!(runs.iter().filter(|r| sampled(&rule, r, 0.0)).count(), 0);
         assert_eq!(
