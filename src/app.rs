@@ -16,6 +16,7 @@ use crate::error::{
     ApiError, ErrorBody, json_error_handler, path_error_handler, query_error_handler,
 };
 use crate::ingest::writer::Writer;
+use crate::rule_worker::RuleWorker;
 
 /// Everything the server needs, opened and migrated, but not yet listening.
 pub struct Prepared {
@@ -25,13 +26,15 @@ pub struct Prepared {
 
 pub fn prepare(config: Config) -> Result<Prepared, StartupError> {
     let db = Db::open(&config)?;
-    let (writer, writer_thread) = Writer::start(db.clone(), &config);
+    let rule_worker = RuleWorker::default();
+    let (writer, writer_thread) = Writer::start(db.clone(), &config, rule_worker.clone());
     Ok(Prepared {
         state: web::Data::new(AppState {
             config,
             db,
             writer,
             workspaces: Default::default(),
+            rule_worker,
         }),
         writer_thread,
     })
@@ -54,6 +57,7 @@ impl Prepared {
             writer_thread,
         } = self;
         let bind = state.config.bind.clone();
+        state.rule_worker.spawn(state.db.clone(), &state.config);
         let workers = match state.config.http_workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,

@@ -30,6 +30,15 @@ pub struct Config {
     pub ingest_commit_timeout: Duration,
     /// Worker threads for the HTTP server (0 = one per core).
     pub http_workers: usize,
+    /// How often the rule worker looks for work queued by other replicas (it is woken at once
+    /// for this replica's own runs and feedback).
+    pub rule_poll_interval: Duration,
+    /// Runs evaluated per backfill transaction.
+    pub rule_backfill_page: usize,
+    /// Wait before a failed webhook's first retry; doubled for each next one.
+    pub webhook_retry_base: Duration,
+    /// How long a webhook call may take.
+    pub webhook_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +87,16 @@ impl Config {
                 8,
             )? as u64),
             http_workers: number("LOOPSMITH_HTTP_WORKERS", 0)?,
+            rule_poll_interval: Duration::from_millis(
+                number("LOOPSMITH_RULE_POLL_MS", 1_000)?.max(10) as u64,
+            ),
+            rule_backfill_page: number("LOOPSMITH_RULE_BACKFILL_PAGE", 500)?.max(1),
+            webhook_retry_base: Duration::from_millis(
+                number("LOOPSMITH_WEBHOOK_RETRY_MS", 1_000)? as u64
+            ),
+            webhook_timeout: Duration::from_secs(
+                number("LOOPSMITH_WEBHOOK_TIMEOUT_SECS", 5)?.max(1) as u64,
+            ),
         };
         config.backend()?;
         if config.pool_size == 0 {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 pub mod ingest;
 pub mod json_match;
+pub mod rule_worker;
 pub mod rules;
 pub mod schema_check;
 pub mod time;

@@ -90,14 +90,11 @@ fn present(row: ExampleRevisionRow) -> ExampleOut {
 }
 
 pub fn write_error(err: ExampleWriteError) -> ApiError {
+    let detail = err.to_string();
     match err {
-        ExampleWriteError::AlreadyExists(id) => {
-            ApiError::conflict(format!("example {id} already exists"))
-        }
-        ExampleWriteError::NotFound(id) => {
-            ApiError::not_found(format!("example {id} not found in that dataset"))
-        }
-        ExampleWriteError::Invalid(problem) => ApiError::unprocessable(problem),
+        ExampleWriteError::AlreadyExists(_) => ApiError::conflict(detail),
+        ExampleWriteError::NotFound(_) => ApiError::not_found(detail),
+        ExampleWriteError::Invalid(_) => ApiError::unprocessable(detail),
     }
 }
 

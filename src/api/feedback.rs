@@ -72,14 +72,17 @@ async fn store_feedback(
     op: FeedbackOp,
 ) -> ApiResult<FeedbackOut> {
     let id = op.id;
-    state
+    let stored = state
         .db
         .run(move |conn| {
             store::create(conn, &workspace.id(), &op, now_micros())?
                 .map(present)
                 .ok_or_else(|| ApiError::conflict(format!("feedback id {id} is already taken")))
         })
-        .await
+        .await?;
+    // A rule may match the run now (a thumbs-up after the answer): evaluate without delay.
+    state.rule_worker.wake();
+    Ok(stored)
 }
 
 /// Creates feedback on a run (`run_id`, or `trace_id` for the root run), or on a whole project
@@ -283,6 +286,7 @@ pub async fn update_feedback(
             Ok(present(row))
         })
         .await?;
+    state.rule_worker.wake();
     Ok(HttpResponse::Ok().json(out))
 }
 

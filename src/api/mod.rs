@@ -11,6 +11,7 @@ pub mod health;
 pub mod info;
 pub mod ingest;
 pub mod params;
+pub mod rule_logs;
 pub mod rules;
 pub mod run_stats;
 pub mod runs;
@@ -28,6 +29,7 @@ use crate::db::Db;
 use crate::db::workspaces::DEFAULT_WORKSPACE_ID;
 use crate::error::ApiError;
 use crate::ingest::writer::Writer;
+use crate::rule_worker::RuleWorker;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -35,6 +37,7 @@ pub struct AppState {
     pub db: Db,
     pub writer: Writer,
     pub workspaces: KnownWorkspaces,
+    pub rule_worker: RuleWorker,
 }
 
 pub type State = web::Data<AppState>;
@@ -116,6 +119,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     examples::routes(cfg);
     feedback_configs::routes(cfg);
     rules::routes(cfg);
+    rule_logs::routes(cfg);
     run_stats::routes(cfg);
     runs::routes(cfg);
     sessions::routes(cfg);

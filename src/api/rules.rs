@@ -1,9 +1,9 @@
 //! Run rules (`/runs/rules`): a filter over a project's runs (or a dataset's experiments), a
 //! sampling rate and actions (add to a dataset, to an annotation queue, webhooks). Every field
-//! of LangSmith's schema is accepted, stored and returned. Acted on (once the rule worker lands):
-//! the filters, sampling, `add_to_dataset_id` (+ `add_to_dataset_prefer_correction`),
-//! `add_to_annotation_queue_id`, `webhooks`, `backfill_from`, `is_enabled`. Stored and reported
-//! only: `evaluators`, `code_evaluators`, `evaluator_id`, `evaluator_version`, `alerts`,
+//! of LangSmith's schema is accepted, stored and returned. Acted on by the rule worker
+//! (`crate::rule_worker`): the filters, sampling, `add_to_dataset_id` (+
+//! `add_to_dataset_prefer_correction`), `add_to_annotation_queue_id`, `webhooks`,
+//! `backfill_from` (at creation, as in LangSmith), `is_enabled`. Stored and reported only: `evaluators`, `code_evaluators`, `evaluator_id`, `evaluator_version`, `alerts`,
 //! `spend_limit`, `extend_only`, `transient`, `use_corrections_dataset`,
 //! `num_few_shot_examples`, `include_extended_stats`, `group_by`, `create_alignment_queue`,
 //! `tracer_session_issue_id`.
@@ -17,10 +17,11 @@ use uuid::Uuid;
 use super::params::{QueryParams, optional_time};
 use super::runs::compile_filter;
 use super::{State, Workspace};
-use crate::db::DbConnection;
 use crate::db::models::RunRuleRow;
 use crate::db::run_rules::{self as store, RuleFilter};
+use crate::db::{DbConnection, rule_work, write_transaction};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::rule_worker::apply::backfill_progress;
 use crate::time::{format_micros, now_micros};
 
 /// Fields stored as given and returned, not acted on.
@@ -220,6 +221,7 @@ fn present(conn: &mut DbConnection, row: RunRuleRow) -> ApiResult<Value> {
         .and_then(|w| serde_json::from_str(w).ok())
         .unwrap_or(Value::Null);
     let evaluator_version = out.remove("evaluator_version").unwrap_or(json!(1));
+    let state = rule_work::rule_state(conn, &row.id)?;
     let core = json!({
         "id": row.id,
         "tenant_id": row.workspace_id,
@@ -243,6 +245,11 @@ fn present(conn: &mut DbConnection, row: RunRuleRow) -> ApiResult<Value> {
         "evaluator_version": evaluator_version,
         "created_at": format_micros(row.created_at),
         "updated_at": format_micros(row.updated_at),
+        "backfill_status": state.backfill_status,
+        "backfill_progress": backfill_progress(&state),
+        "backfill_completed_at": state.backfill_completed_at.map(format_micros),
+        "backfill_error": Value::Null,
+        "disabled_reason": state.disabled_reason,
     });
     if let Value::Object(core) = core {
         out.extend(core);
@@ -280,10 +287,17 @@ pub async fn create_rule(
             if store::exists_anywhere(conn, &row.id)? {
                 return Err(ApiError::conflict(format!("rule {id} already exists")));
             }
-            store::insert(conn, &row)?;
+            write_transaction(conn, |conn| {
+                store::insert(conn, &row)?;
+                if row.backfill_from.is_some() {
+                    rule_work::reset_backfill(conn, &row.id, true)?;
+                }
+                Ok::<_, ApiError>(())
+            })?;
             present(conn, row)
         })
         .await?;
+    state.rule_worker.wake();
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -401,8 +415,16 @@ pub async fn update_rule(
             let ws = workspace.id();
             let old = store::find(conn, &ws, &id.to_string())?
                 .ok_or_else(|| ApiError::not_found(format!("rule {id} not found")))?;
-            let row = body.to_row(conn, &ws, &old.id, old.created_at)?;
-            store::update(conn, &row)?;
+            let mut row = body.to_row(conn, &ws, &old.id, old.created_at)?;
+            // As in LangSmith, backfill_from counts only when the rule is created.
+            row.backfill_from = old.backfill_from;
+            write_transaction(conn, |conn| {
+                store::update(conn, &row)?;
+                if row.is_enabled {
+                    rule_work::clear_disabled_reason(conn, &row.id)?;
+                }
+                Ok::<_, ApiError>(())
+            })?;
             present(conn, row)
         })
         .await?;
@@ -426,8 +448,105 @@ pub async fn delete_rule(
     super::delete_by_id(state, workspace, path.into_inner(), "rule", store::delete).await
 }
 
+/// Runs the rule now. Rules are evaluated as runs end and feedback arrives, so this only wakes
+/// the worker (work queued by another replica is then picked up at once, not at the next poll).
+#[utoipa::path(
+    tag = "rules",
+    params(("rule_id" = Uuid, Path, description = "Rule id")),
+    responses(
+        (status = 200, description = "The rule", body = Object),
+        (status = 404, description = "No such rule", body = ErrorBody)
+    )
+)]
+#[post("/runs/rules/{rule_id}/trigger")]
+pub async fn trigger_rule(
+    state: State,
+    workspace: Workspace,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let out = state
+        .db
+        .run(move |conn| {
+            let row = store::find(conn, &workspace.id(), &id.to_string())?
+                .ok_or_else(|| ApiError::not_found(format!("rule {id} not found")))?;
+            present(conn, row)
+        })
+        .await?;
+    state.rule_worker.wake();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// LangSmith's `TriggerRulesRequest`.
+#[derive(Deserialize, ToSchema)]
+pub struct TriggerRules {
+    pub rule_ids: Option<Vec<Uuid>>,
+    /// Every rule of this dataset.
+    pub dataset_id: Option<Uuid>,
+}
+
+/// Runs several rules now (see `trigger_rule`); answers the ids of the rules triggered.
+#[utoipa::path(
+    tag = "rules",
+    request_body = TriggerRules,
+    responses(
+        (status = 200, description = "{rule_ids: [...]}", body = Object),
+        (status = 404, description = "A rule id is not in this workspace", body = ErrorBody),
+        (status = 422, description = "Neither rule_ids nor dataset_id", body = ErrorBody)
+    )
+)]
+#[post("/runs/rules/trigger")]
+pub async fn trigger_rules(
+    state: State,
+    workspace: Workspace,
+    body: web::Json<TriggerRules>,
+) -> ApiResult<HttpResponse> {
+    let TriggerRules {
+        rule_ids,
+        dataset_id,
+    } = body.into_inner();
+    if rule_ids.is_none() && dataset_id.is_none() {
+        return Err(ApiError::unprocessable(
+            "give rule_ids or dataset_id: which rules to trigger",
+        ));
+    }
+    let ids = state
+        .db
+        .run(move |conn| {
+            let ws = workspace.id();
+            let wanted: Vec<String> = rule_ids.iter().flatten().map(Uuid::to_string).collect();
+            let mut found: Vec<String> = Vec::new();
+            if !wanted.is_empty() {
+                let filter = RuleFilter {
+                    ids: wanted.clone(),
+                    ..RuleFilter::default()
+                };
+                found = store::list(conn, &ws, &filter)?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
+                if let Some(missing) = wanted.iter().find(|id| !found.contains(id)) {
+                    return Err(ApiError::not_found(format!("rule {missing} not found")));
+                }
+            }
+            if let Some(dataset) = dataset_id {
+                let filter = RuleFilter {
+                    dataset_id: Some(dataset.to_string()),
+                    ..RuleFilter::default()
+                };
+                found.extend(store::list(conn, &ws, &filter)?.into_iter().map(|r| r.id));
+            }
+            Ok(found)
+        })
+        .await?;
+    state.rule_worker.wake();
+    Ok(HttpResponse::Ok().json(json!({ "rule_ids": ids })))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(validate_rule)
+        .service(trigger_rules)
+        .service(trigger_rule)
         .service(create_rule)
         .service(list_rules)
         .service(update_rule)

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::DbConnection;
 use super::models::{AnnotationQueueRow, QueueRunRow};
+use super::rule_work::Target;
 use super::schema::{annotation_queue_runs, annotation_queues, runs};
 use super::sessions::escape_like;
 
@@ -108,6 +109,9 @@ pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryRes
                 .filter(annotation_queues::id.eq(id)),
         )
         .execute(conn)?;
+        if deleted > 0 {
+            super::rule_work::disable_rules_on(conn, workspace_id, Target::Queue, id)?;
+        }
         Ok(deleted > 0)
     })
 }

@@ -9,6 +9,7 @@ use super::DbConnection;
 use super::models::{
     DatasetRow, DatasetTagRow, DatasetVersionRow, ExampleAttachmentRow, ExampleRevisionRow,
 };
+use super::rule_work::Target;
 use super::schema::{
     dataset_shares, dataset_tags, dataset_versions, datasets, example_attachments,
     example_revisions, sessions,
@@ -126,14 +127,20 @@ pub fn update(conn: &mut DbConnection, row: &DatasetRow) -> QueryResult<()> {
 }
 
 /// Deletes a dataset with its examples, versions and tags (they cascade).
+/// Deletes a dataset; the rules that fill it or watch its experiments are disabled.
 pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<bool> {
-    let deleted = diesel::delete(
-        datasets::table
-            .filter(datasets::workspace_id.eq(workspace_id))
-            .filter(datasets::id.eq(id)),
-    )
-    .execute(conn)?;
-    Ok(deleted > 0)
+    conn.transaction(|conn| {
+        let deleted = diesel::delete(
+            datasets::table
+                .filter(datasets::workspace_id.eq(workspace_id))
+                .filter(datasets::id.eq(id)),
+        )
+        .execute(conn)?;
+        if deleted > 0 {
+            super::rule_work::disable_rules_on(conn, workspace_id, Target::Dataset, id)?;
+        }
+        Ok(deleted > 0)
+    })
 }
 
 /// What a dataset listing shows besides its own fields.
@@ -515,11 +522,14 @@ pub fn hard_delete_examples(
 }
 
 /// Why an example write was refused; nothing was written.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum ExampleWriteError {
+    #[error("example {0} already exists")]
     AlreadyExists(String),
+    #[error("example {0} not found in that dataset")]
     NotFound(String),
     /// The example does not match its dataset's schema.
+    #[error("{0}")]
     Invalid(String),
 }
 

@@ -40,14 +40,15 @@ pub fn row_from_op(workspace_id: &str, op: &FeedbackOp, now: i64) -> FeedbackRow
 }
 
 /// Inserts the feedback whose ids are not stored yet: a retried request re-sends the same ids.
+/// Returns whether the runs' traces were queued for the run rules.
 pub fn insert_new(
     conn: &mut DbConnection,
     workspace_id: &str,
     ops: &[&FeedbackOp],
     now: i64,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     if ops.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let ids: Vec<String> = ops.iter().map(|f| f.id.to_string()).collect();
     let mut existing: HashSet<String> = HashSet::new();
@@ -69,7 +70,8 @@ pub fn insert_new(
             .values(chunk)
             .execute(c))?;
     }
-    Ok(())
+    let runs: Vec<String> = rows.iter().filter_map(|r| r.run_id.clone()).collect();
+    super::rule_work::enqueue_runs(conn, workspace_id, &runs, now)
 }
 
 /// Stores one feedback. The same id again (an SDK retry) returns the stored one; an id taken
@@ -80,7 +82,7 @@ pub fn create(
     op: &FeedbackOp,
     now: i64,
 ) -> QueryResult<Option<FeedbackRow>> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         insert_new(conn, workspace_id, &[op], now)?;
         let stored = feedback::table
             .find(op.id.to_string())
@@ -185,15 +187,20 @@ pub fn list(
         .load(conn)
 }
 
+/// Saves a changed feedback; its run is evaluated again by the rules that watch it.
 pub fn update(conn: &mut DbConnection, row: &FeedbackRow) -> QueryResult<()> {
-    diesel::update(
-        feedback::table
-            .filter(feedback::workspace_id.eq(&row.workspace_id))
-            .filter(feedback::id.eq(&row.id)),
-    )
-    .set(row)
-    .execute(conn)?;
-    Ok(())
+    super::write_transaction(conn, |conn| {
+        diesel::update(
+            feedback::table
+                .filter(feedback::workspace_id.eq(&row.workspace_id))
+                .filter(feedback::id.eq(&row.id)),
+        )
+        .set(row)
+        .execute(conn)?;
+        let runs: Vec<String> = row.run_id.iter().cloned().collect();
+        super::rule_work::enqueue_runs(conn, &row.workspace_id, &runs, row.modified_at)?;
+        Ok(())
+    })
 }
 
 pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<bool> {

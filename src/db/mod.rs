@@ -6,6 +6,7 @@ pub mod comparative;
 pub mod datasets;
 pub mod feedback;
 pub mod models;
+pub mod rule_work;
 pub mod run_filter;
 pub mod run_rules;
 pub mod run_stats;
@@ -46,6 +47,38 @@ impl DbConnection {
         match self {
             DbConnection::Postgresql(_) => run_filter::Dialect::Postgres,
             DbConnection::Sqlite(_) => run_filter::Dialect::Sqlite,
+        }
+    }
+}
+
+/// Runs `work` in a transaction that writes. On SQLite it takes the write lock at BEGIN
+/// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later fails at once with
+/// SQLITE_BUSY when another writer committed in between, whereas waiting for the lock up
+/// front honours `busy_timeout`. Nested `transaction` calls inside become savepoints.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    let outcome = work(conn);
+    let DbConnection::Sqlite(sqlite) = conn else {
+        unreachable!("the connection's backend cannot change")
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Ok(value)
+        }
+        Err(err) => {
+            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            Err(err)
         }
     }
 }

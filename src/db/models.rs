@@ -5,7 +5,8 @@ use diesel::prelude::*;
 use super::schema::{
     annotation_queue_runs, annotation_queues, comparative_experiments, dataset_tags,
     dataset_versions, datasets, example_attachments, example_revisions, feedback, feedback_configs,
-    feedback_tokens, run_attachments, run_metadata, run_rules, runs, sessions, workspaces,
+    feedback_tokens, rule_webhook_deliveries, run_attachments, run_metadata, run_rule_applications,
+    run_rules, runs, sessions, workspaces,
 };
 
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
@@ -262,4 +263,51 @@ pub struct RunRuleRow {
     pub settings: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A rule's backfill and the server's own view of it (not set by clients).
+#[derive(Queryable, Selectable, Clone, Debug, Default)]
+#[diesel(table_name = run_rules)]
+pub struct RuleStateRow {
+    pub backfill_status: Option<String>,
+    pub backfill_cursor_time: Option<i64>,
+    pub backfill_cursor_id: Option<String>,
+    pub backfill_evaluated: i64,
+    pub backfill_total: Option<i64>,
+    pub backfill_completed_at: Option<i64>,
+    pub disabled_reason: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = run_rule_applications)]
+pub struct RuleApplicationRow {
+    pub rule_id: String,
+    pub run_id: String,
+    pub session_id: Option<String>,
+    pub run_name: Option<String>,
+    pub run_type: Option<String>,
+    pub run_start_time: Option<i64>,
+    pub run_end_time: Option<i64>,
+    pub thread_id: Option<String>,
+    pub applied_at: i64,
+    pub backfill: bool,
+    pub outcomes: String,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = rule_webhook_deliveries)]
+pub struct WebhookDeliveryRow {
+    pub id: String,
+    pub rule_id: String,
+    pub run_id: String,
+    pub workspace_id: String,
+    pub url: String,
+    pub headers: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub response_status: Option<i64>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
 }

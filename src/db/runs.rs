@@ -48,10 +48,19 @@ struct Pending {
     stored_start: Option<i64>,
 }
 
-/// Applies many requests' batches in one transaction (group commit). Returns how many runs
-/// were new.
-pub fn apply_batches(conn: &mut DbConnection, batches: &[&IngestBatch]) -> QueryResult<usize> {
-    conn.transaction(|conn| {
+/// What a group commit did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    /// Runs that were new.
+    pub inserted: usize,
+    /// Traces were queued for the run rules (a run of a watched project ended, or feedback
+    /// arrived on one).
+    pub rule_work_queued: bool,
+}
+
+/// Applies many requests' batches in one transaction (group commit).
+pub fn apply_batches(conn: &mut DbConnection, batches: &[&IngestBatch]) -> QueryResult<Applied> {
+    super::write_transaction(conn, |conn| {
         let mut by_workspace: HashMap<Uuid, Vec<&IngestBatch>> = HashMap::new();
         for batch in batches {
             by_workspace
@@ -59,11 +68,13 @@ pub fn apply_batches(conn: &mut DbConnection, batches: &[&IngestBatch]) -> Query
                 .or_default()
                 .push(batch);
         }
-        let mut inserted = 0;
+        let mut applied = Applied::default();
         for (workspace_id, batches) in by_workspace {
-            inserted += apply_workspace(conn, &workspace_id.to_string(), &batches)?;
+            let done = apply_workspace(conn, &workspace_id.to_string(), &batches)?;
+            applied.inserted += done.inserted;
+            applied.rule_work_queued |= done.rule_work_queued;
         }
-        Ok(inserted)
+        Ok(applied)
     })
 }
 
@@ -71,7 +82,7 @@ fn apply_workspace(
     conn: &mut DbConnection,
     workspace_id: &str,
     batches: &[&IngestBatch],
-) -> QueryResult<usize> {
+) -> QueryResult<Applied> {
     let now = now_micros();
     let mut ids: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
@@ -147,6 +158,8 @@ fn apply_workspace(
     // Runs whose metadata index is (re)written: new runs, and stored ones whose extra changed.
     let mut metadata_changed = Vec::new();
     let mut parents_of_orphans = Vec::new();
+    let watched = super::rule_work::watched_sessions(conn, workspace_id)?;
+    let mut ended_traces = Vec::new();
     for entry in pending.into_values() {
         let mut row = entry.row;
         refresh_derived(&mut row);
@@ -164,6 +177,11 @@ fn apply_workspace(
                 extra: row.extra.clone(),
                 start_time: row.start_time.unwrap_or(0),
             });
+        }
+        let watched_end =
+            row.end_time.is_some() && row.session_id.as_ref().is_some_and(|s| watched.contains(s));
+        if watched_end {
+            ended_traces.push(row.trace_id.clone().unwrap_or_else(|| row.id.clone()));
         }
         if entry.stored {
             updates.push(row);
@@ -184,9 +202,13 @@ fn apply_workspace(
     index_metadata(conn, workspace_id, &metadata_changed)?;
     store_attachments(conn, workspace_id, batches, now)?;
     let feedback: Vec<_> = batches.iter().flat_map(|b| b.feedback.iter()).collect();
-    super::feedback::insert_new(conn, workspace_id, &feedback, now)?;
+    let feedback_queued = super::feedback::insert_new(conn, workspace_id, &feedback, now)?;
     adopt_orphans(conn, workspace_id, parents_of_orphans, now)?;
-    Ok(inserts.len())
+    super::rule_work::enqueue_traces(conn, workspace_id, &ended_traces, now)?;
+    Ok(Applied {
+        inserted: inserts.len(),
+        rule_work_queued: feedback_queued || !ended_traces.is_empty(),
+    })
 }
 
 /// A run whose metadata index rows are (re)written.

@@ -254,11 +254,64 @@ diesel::table! {
         settings -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        backfill_status -> Nullable<Text>,
+        backfill_cursor_time -> Nullable<BigInt>,
+        backfill_cursor_id -> Nullable<Text>,
+        backfill_evaluated -> BigInt,
+        backfill_total -> Nullable<BigInt>,
+        backfill_completed_at -> Nullable<BigInt>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rule_pending_traces (trace_id) {
+        trace_id -> Text,
+        workspace_id -> Text,
+        version -> BigInt,
+        queued_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    run_rule_applications (rule_id, run_id) {
+        rule_id -> Text,
+        run_id -> Text,
+        session_id -> Nullable<Text>,
+        run_name -> Nullable<Text>,
+        run_type -> Nullable<Text>,
+        run_start_time -> Nullable<BigInt>,
+        run_end_time -> Nullable<BigInt>,
+        thread_id -> Nullable<Text>,
+        applied_at -> BigInt,
+        backfill -> Bool,
+        outcomes -> Text,
+    }
+}
+
+diesel::table! {
+    rule_webhook_deliveries (id) {
+        id -> Text,
+        rule_id -> Text,
+        run_id -> Text,
+        workspace_id -> Text,
+        url -> Text,
+        headers -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        response_status -> Nullable<BigInt>,
+        created_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
     }
 }
 
 diesel::joinable!(sessions -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    rule_pending_traces,
+    run_rule_applications,
+    rule_webhook_deliveries,
     workspaces,
     sessions,
     runs,

@@ -227,6 +227,14 @@ pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryRes
                 .filter(sessions::id.eq(id)),
         )
         .execute(conn)?;
+        if deleted > 0 {
+            super::rule_work::disable_rules_on(
+                conn,
+                workspace_id,
+                super::rule_work::Target::Project,
+                id,
+            )?;
+        }
         Ok(deleted > 0)
     })
 }

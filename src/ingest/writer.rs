@@ -13,6 +13,7 @@ use super::IngestBatch;
 use crate::config::Config;
 use crate::db::{Db, DbConnection, is_retryable, runs};
 use crate::error::{ApiError, ApiResult};
+use crate::rule_worker::RuleWorker;
 
 /// How often a transaction that lost a race with another writer is run again.
 const RACE_RETRIES: usize = 5;
@@ -34,7 +35,7 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread. It ends, after committing what is queued, once every
     /// `Writer` clone is dropped.
-    pub fn start(db: Db, config: &Config) -> (Writer, JoinHandle<()>) {
+    pub fn start(db: Db, config: &Config, rules: RuleWorker) -> (Writer, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(config.ingest_queue_runs.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
         let worker = WriterThread {
@@ -46,6 +47,7 @@ impl Writer {
             inserted: 0,
             next_analyze: FIRST_ANALYZE,
             analyzing: Default::default(),
+            rules,
         };
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
@@ -105,6 +107,8 @@ struct WriterThread {
     next_analyze: usize,
     /// A statistics refresh is running.
     analyzing: Arc<std::sync::atomic::AtomicBool>,
+    /// Woken when a commit queued traces for the run rules.
+    rules: RuleWorker,
 }
 
 /// First statistics refresh after this many new runs; then each time the count doubles.
@@ -153,8 +157,11 @@ impl WriterThread {
         loop {
             let conn = self.connection()?;
             match runs::apply_batches(conn, batches) {
-                Ok(inserted) => {
-                    self.note_inserted(inserted);
+                Ok(applied) => {
+                    self.note_inserted(applied.inserted);
+                    if applied.rule_work_queued {
+                        self.rules.wake();
+                    }
                     return Ok(());
                 }
                 Err(err) if is_retryable(&err) && attempt < RACE_RETRIES => {

@@ -1,0 +1,10 @@
+DROP TABLE rule_webhook_deliveries;
+DROP TABLE run_rule_applications;
+DROP TABLE rule_pending_traces;
+ALTER TABLE run_rules DROP COLUMN backfill_status;
+ALTER TABLE run_rules DROP COLUMN backfill_cursor_time;
+ALTER TABLE run_rules DROP COLUMN backfill_cursor_id;
+ALTER TABLE run_rules DROP COLUMN backfill_evaluated;
+ALTER TABLE run_rules DROP COLUMN backfill_total;
+ALTER TABLE run_rules DROP COLUMN backfill_completed_at;
+ALTER TABLE run_rules DROP COLUMN disabled_reason;

@@ -1,0 +1,109 @@
+//! The rule worker: tokio tasks inside the server that apply run rules as runs end and
+//! feedback arrives, backfill new rules over past runs and deliver webhooks. All progress is
+//! in the database (see `db::rule_work`), so a restart resumes where the last commit left off
+//! and replicas on one PostgreSQL share the work.
+
+pub mod apply;
+mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::db::{Db, rule_work};
+use crate::time::now_micros;
+
+/// Wakes the worker: cheap to clone and to call (ingest and feedback call it after commits
+/// that queued rule work).
+#[derive(Clone, Default)]
+pub struct RuleWorker {
+    rules: Arc<Notify>,
+    webhooks: Arc<Notify>,
+}
+
+impl RuleWorker {
+    /// New work was committed: look now rather than at the next poll.
+    pub fn wake(&self) {
+        self.rules.notify_one();
+    }
+
+    /// Starts the tasks. Must be called inside the tokio runtime; they end with it.
+    pub fn spawn(&self, db: Db, config: &Config) {
+        let (rules, webhooks) = (self.rules.clone(), self.webhooks.clone());
+        let poll = config.rule_poll_interval;
+        let page = config.rule_backfill_page as i64;
+        let worker_db = db.clone();
+        let webhook_wake = webhooks.clone();
+        tokio::spawn(async move { run_rules(worker_db, rules, webhook_wake, poll, page).await });
+        let sender = webhooks::Sender::new(db, config);
+        tokio::spawn(async move { sender.run(webhooks, poll).await });
+    }
+}
+
+/// How long the worker rests after a database error before it tries again.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+async fn run_rules(
+    db: Db,
+    wake: Arc<Notify>,
+    webhooks: Arc<Notify>,
+    poll: Duration,
+    backfill_page: i64,
+) {
+    loop {
+        match work_once(&db, backfill_page).await {
+            Ok(Progress {
+                worked,
+                webhooks_queued,
+            }) => {
+                if webhooks_queued {
+                    webhooks.notify_one();
+                }
+                if worked {
+                    continue;
+                }
+            }
+            Err(err) => {
+                log::warn!("rule worker: {err}");
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+struct Progress {
+    worked: bool,
+    webhooks_queued: bool,
+}
+
+/// Evaluates everything queued, then one page of backfill (so that live feedback never waits
+/// behind a long backfill).
+async fn work_once(db: &Db, backfill_page: i64) -> crate::error::ApiResult<Progress> {
+    db.run(move |conn| {
+        let mut progress = Progress {
+            worked: false,
+            webhooks_queued: false,
+        };
+        // Plain reads first: an idle worker never takes SQLite's write lock.
+        while rule_work::any_pending(conn)? {
+            let Some(report) = apply::pending_step(conn, now_micros())? else {
+                break;
+            };
+            progress.webhooks_queued |= report.webhooks_queued > 0;
+        }
+        if rule_work::any_backfill(conn)?
+            && let Some(report) = apply::backfill_step(conn, backfill_page, now_micros())?
+        {
+            progress.worked = true;
+            progress.webhooks_queued |= report.webhooks_queued > 0;
+        }
+        Ok(progress)
+    })
+    .await
+}
