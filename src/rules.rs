@@ -1,6 +1,6 @@
 //! Pure parts of run rules: whether a rule samples a run, and how a run becomes a dataset
-//! example (as the SDK's `create_example_from_run` converts it). No HTTP, no database: the rule
-//! worker (not built yet) calls these.
+//! example (as the SDK's `create_example_from_run` converts it), how far a backfill got. No
+//! HTTP, no database: the rule worker (`crate::rule_worker`) calls these.
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -25,6 +25,16 @@ fn draw(rule_id: &Uuid, run_id: &Uuid) -> f64 {
     hash = hash.wrapping_mul(0x94d0_49bb_1331_11eb);
     hash ^= hash >> 31;
     (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `backfill_progress` as LangSmith reports it: the share of the runs to evaluate that were,
+/// in [0, 1]; `None` when the rule has no backfill.
+pub fn backfill_progress(status: Option<&str>, evaluated: i64, total: Option<i64>) -> Option<f64> {
+    match (status?, total) {
+        ("done", _) => Some(1.0),
+        (_, Some(total)) if total > 0 => Some((evaluated as f64 / total as f64).min(1.0)),
+        _ => Some(0.0),
+    }
 }
 
 /// A dataset's `data_type`, which decides the examples' shape.
@@ -233,6 +243,23 @@ mod tests {
         let fixed = Uuid::parse_str("0190b6a0-0000-7000-8000-000000000001").unwrap();
         let run = Uuid::parse_str("0190b6a0-0000-7000-8000-0000000000ff").unwrap();
         assert_eq!(format!("{:.12}", draw(&fixed, &run)), GOLDEN);
+    }
+
+    #[test]
+    fn backfill_progress_is_a_share_capped_at_one() {
+        assert_eq!(backfill_progress(None, 0, None), None);
+        assert_eq!(backfill_progress(Some("running"), 0, None), Some(0.0));
+        assert_eq!(
+            backfill_progress(Some("running"), 25, Some(100)),
+            Some(0.25)
+        );
+        // Runs ingested during the backfill can make it evaluate more than it counted.
+        assert_eq!(
+            backfill_progress(Some("running"), 120, Some(100)),
+            Some(1.0)
+        );
+        assert_eq!(backfill_progress(Some("running"), 0, Some(0)), Some(0.0));
+        assert_eq!(backfill_progress(Some("done"), 3, Some(100)), Some(1.0));
     }
 
     #[test]

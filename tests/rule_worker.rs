@@ -183,7 +183,12 @@ fn feedback_becomes_examples_of_that_assistant_only(server: &TestServer) {
     assert_eq!(status, 422, "{bad}");
     let (status, bad) = server.get(&format!("/runs/rules/{rule_a2}/logs?limit=0"));
     assert_eq!(status, 422, "{bad}");
-    assert_eq!(server.get(&format!("/runs/rules/{}/logs", Uuid::now_v7())).0, 404);
+    assert_eq!(
+        server
+            .get(&format!("/runs/rules/{}/logs", Uuid::now_v7()))
+            .0,
+        404
+    );
 
     // A disabled rule does nothing; the run is evaluated, and nothing is recorded for it.
     let (status, _) = server.patch_json(
@@ -201,7 +206,11 @@ fn feedback_becomes_examples_of_that_assistant_only(server: &TestServer) {
     let barrier = post_turn(server, "assistants", "A2", "barrier");
     thumbs(server, &barrier, 1);
     wait_for("the barrier turn", || example_count(server, &a2) == 4);
-    assert_eq!(example_count(server, &a1), 1, "the disabled rule added nothing");
+    assert_eq!(
+        example_count(server, &a1),
+        1,
+        "the disabled rule added nothing"
+    );
     assert_eq!(logs(server, &rule_a1).len(), 1);
     let (status, answer) = server.post_json(
         "/runs/rules/trigger",
@@ -210,8 +219,10 @@ fn feedback_becomes_examples_of_that_assistant_only(server: &TestServer) {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["rule_ids"].as_array().unwrap().len(), 2);
     assert_eq!(server.post_json("/runs/rules/trigger", &json!({})).0, 422);
-    let (status, _) =
-        server.post_json("/runs/rules/trigger", &json!({"rule_ids": [Uuid::now_v7()]}));
+    let (status, _) = server.post_json(
+        "/runs/rules/trigger",
+        &json!({"rule_ids": [Uuid::now_v7()]}),
+    );
     assert_eq!(status, 404);
 }
 
@@ -230,20 +241,28 @@ fn trace_filters_queues_corrections_and_sampling(server: &TestServer) {
     ));
     let never = id_of(&create(server, "/datasets", &json!({"name": "never"})));
     let rule = |body: Value| id_of(&create(server, "/runs/rules", &body));
-    let to_queue = rule(json!({"display_name": "disliked to review", "session_id": project["id"],
+    let to_queue = rule(
+        json!({"display_name": "disliked to review", "session_id": project["id"],
         "sampling_rate": 1.0, "filter": r#"and(eq(feedback_key, "thumbs"), eq(feedback_score, 0))"#,
-        "add_to_annotation_queue_id": queue}));
-    let corrections = rule(json!({"display_name": "corrections", "session_id": project["id"],
+        "add_to_annotation_queue_id": queue}),
+    );
+    let corrections = rule(
+        json!({"display_name": "corrections", "session_id": project["id"],
         "sampling_rate": 1.0, "filter": r#"eq(feedback_key, "thumbs")"#,
-        "add_to_dataset_id": corrected, "add_to_dataset_prefer_correction": true}));
+        "add_to_dataset_id": corrected, "add_to_dataset_prefer_correction": true}),
+    );
     // The llm child runs of liked traces: the feedback is on the root, the match on the child.
-    let llm_of_liked = rule(json!({"display_name": "liked prompts", "session_id": project["id"],
+    let llm_of_liked = rule(
+        json!({"display_name": "liked prompts", "session_id": project["id"],
         "sampling_rate": 1.0, "filter": r#"eq(run_type, "llm")"#,
         "trace_filter": r#"and(eq(feedback_key, "thumbs"), eq(feedback_score, 1))"#,
-        "add_to_dataset_id": prompts}));
-    let unsampled = rule(json!({"display_name": "sampled out", "session_id": project["id"],
+        "add_to_dataset_id": prompts}),
+    );
+    let unsampled = rule(
+        json!({"display_name": "sampled out", "session_id": project["id"],
         "sampling_rate": 0.0, "filter": r#"eq(feedback_key, "thumbs")"#,
-        "add_to_dataset_id": never}));
+        "add_to_dataset_id": never}),
+    );
 
     let disliked = post_turn(server, "review", "A1", "bad");
     let liked = post_turn(server, "review", "A1", "good");
@@ -263,7 +282,10 @@ fn trace_filters_queues_corrections_and_sampling(server: &TestServer) {
     assert_eq!(queued[0]["id"], disliked.to_string());
     let entry = &logs(server, &to_queue)[0];
     assert_eq!(entry["add_to_annotation_queue"]["outcome"], "success");
-    assert_eq!(entry["add_to_annotation_queue"]["payload"]["queue_id"], queue);
+    assert_eq!(
+        entry["add_to_annotation_queue"]["payload"]["queue_id"],
+        queue
+    );
 
     let by_source = |dataset: &str, run: &Uuid| -> Value {
         examples(server, dataset)
@@ -318,7 +340,11 @@ impl Receiver {
                     seen.push((head, serde_json::from_slice(&body).unwrap_or(Value::Null)));
                     seen.len() == 1
                 };
-                let status = if first { "500 Internal Server Error" } else { "200 OK" };
+                let status = if first {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
                 let _ = stream.write_all(
                     format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                         .as_bytes(),
@@ -392,7 +418,11 @@ fn webhooks_are_retried_and_logged(server: &TestServer) {
 
 fn backfill_applies_a_new_rule_to_past_runs(server: &TestServer) {
     let project = create(server, "/sessions", &json!({"name": "history"}));
-    let dataset = id_of(&create(server, "/datasets", &json!({"name": "history shots"})));
+    let dataset = id_of(&create(
+        server,
+        "/datasets",
+        &json!({"name": "history shots"}),
+    ));
     // 1,200 past turns (every third liked) plus 5 liked turns before the backfill window.
     let mut liked = 0;
     for chunk in 0..12 {
@@ -460,7 +490,11 @@ fn backfill_applies_a_new_rule_to_past_runs(server: &TestServer) {
 fn deleted_targets_disable_their_rules(server: &TestServer) {
     let project = create(server, "/sessions", &json!({"name": "deletions"}));
     let dataset = id_of(&create(server, "/datasets", &json!({"name": "doomed"})));
-    let queue = id_of(&create(server, "/annotation-queues", &json!({"name": "doomed queue"})));
+    let queue = id_of(&create(
+        server,
+        "/annotation-queues",
+        &json!({"name": "doomed queue"}),
+    ));
     let to_dataset = id_of(&dataset_rule(server, &project, "A1", &dataset));
     let to_queue = id_of(&create(
         server,
@@ -477,7 +511,11 @@ fn deleted_targets_disable_their_rules(server: &TestServer) {
         assert!(reason.contains(what), "{reason}");
     }
     // Turned on again by a client, it says nothing more about why it was off.
-    let other = id_of(&create(server, "/datasets", &json!({"name": "replacement"})));
+    let other = id_of(&create(
+        server,
+        "/datasets",
+        &json!({"name": "replacement"}),
+    ));
     let (_, revived) = server.patch_json(
         &format!("/runs/rules/{to_dataset}"),
         &json!({"display_name": "A1 liked", "session_id": project["id"], "sampling_rate": 1.0,

@@ -21,7 +21,7 @@ use crate::db::models::RunRuleRow;
 use crate::db::run_rules::{self as store, RuleFilter};
 use crate::db::{DbConnection, rule_work, write_transaction};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::rule_worker::apply::backfill_progress;
+use crate::rules::backfill_progress;
 use crate::time::{format_micros, now_micros};
 
 /// Fields stored as given and returned, not acted on.
@@ -246,7 +246,11 @@ fn present(conn: &mut DbConnection, row: RunRuleRow) -> ApiResult<Value> {
         "created_at": format_micros(row.created_at),
         "updated_at": format_micros(row.updated_at),
         "backfill_status": state.backfill_status,
-        "backfill_progress": backfill_progress(&state),
+        "backfill_progress": backfill_progress(
+            state.backfill_status.as_deref(),
+            state.backfill_evaluated,
+            state.backfill_total,
+        ),
         "backfill_completed_at": state.backfill_completed_at.map(format_micros),
         "backfill_error": Value::Null,
         "disabled_reason": state.disabled_reason,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::db::annotation_queues::{self, AddError};
 use crate::db::datasets::{self, ExampleWrite};
-use crate::db::models::{RuleApplicationRow, RuleStateRow, RunRow, RunRuleRow, WebhookDeliveryRow};
+use crate::db::models::{RuleApplicationRow, RunRow, RunRuleRow, WebhookDeliveryRow};
 use crate::db::rule_work::{self as store, PendingTrace, RunFeedback};
 use crate::db::{DbConnection, write_transaction};
 use crate::filter::runs::{Candidate, TraceFilters, compile, thread_id};
@@ -406,16 +406,4 @@ pub fn backfill_step(
         store::save_backfill(conn, &rule_id, &state)?;
         Ok(Some(report))
     })
-}
-
-/// `backfill_progress` as LangSmith reports it: the share of runs evaluated, in [0, 1].
-pub fn backfill_progress(state: &RuleStateRow) -> Option<f64> {
-    match (state.backfill_status.as_deref(), state.backfill_total) {
-        (None, _) => None,
-        (Some("done"), _) => Some(1.0),
-        (_, Some(total)) if total > 0 => {
-            Some((state.backfill_evaluated as f64 / total as f64).min(1.0))
-        }
-        _ => Some(0.0),
-    }
 }
