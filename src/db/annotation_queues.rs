@@ -100,7 +100,7 @@ pub fn update(conn: &mut DbConnection, row: &AnnotationQueueRow) -> QueryResult<
 }
 
 pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<bool> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         diesel::delete(annotation_queue_runs::table.filter(annotation_queue_runs::queue_id.eq(id)))
             .execute(conn)?;
         let deleted = diesel::delete(
@@ -139,7 +139,7 @@ pub fn add_runs(
     run_ids: &[String],
     now: i64,
 ) -> Result<Vec<QueueRunRow>, AddError> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let known: HashSet<String> = runs::table
             .filter(runs::workspace_id.eq(workspace_id))
             .filter(runs::id.eq_any(run_ids))

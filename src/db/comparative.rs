@@ -9,7 +9,7 @@ use super::schema::{comparative_experiments, feedback};
 
 /// Inserts one; `Ok(false)` when its id is taken.
 pub fn insert(conn: &mut DbConnection, row: &ComparativeExperimentRow) -> QueryResult<bool> {
-    let inserted = conn.transaction(|conn| {
+    let inserted = super::write_transaction(conn, |conn| {
         diesel::insert_into(comparative_experiments::table)
             .values(row)
             .execute(conn)

@@ -21,7 +21,7 @@ type Backend = <DbConnection as Connection>::Backend;
 
 /// Inserts a dataset; `Ok(None)` when its name (or id) is taken.
 pub fn insert(conn: &mut DbConnection, row: &DatasetRow) -> QueryResult<Option<DatasetRow>> {
-    let inserted = conn.transaction(|conn| {
+    let inserted = super::write_transaction(conn, |conn| {
         diesel::insert_into(datasets::table)
             .values(row)
             .execute(conn)
@@ -42,7 +42,7 @@ pub fn insert_with_examples(
     row: &DatasetRow,
     writes: Vec<ExampleWrite>,
 ) -> QueryResult<Option<DatasetRow>> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let Some(created) = insert(conn, row)? else {
             return Ok(None);
         };
@@ -129,7 +129,7 @@ pub fn update(conn: &mut DbConnection, row: &DatasetRow) -> QueryResult<()> {
 /// Deletes a dataset with its examples, versions and tags (they cascade).
 /// Deletes a dataset; the rules that fill it or watch its experiments are disabled.
 pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<bool> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let deleted = diesel::delete(
             datasets::table
                 .filter(datasets::workspace_id.eq(workspace_id))
@@ -280,7 +280,7 @@ pub fn set_tag(
     tag: &str,
     as_of: i64,
 ) -> QueryResult<bool> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let exists = dataset_versions::table
             .find((dataset_id, as_of))
             .select(count_star())
@@ -499,7 +499,7 @@ pub fn hard_delete_examples(
     workspace_id: &str,
     ids: &[String],
 ) -> QueryResult<Vec<String>> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let mut existing: Vec<String> = example_revisions::table
             .filter(example_revisions::workspace_id.eq(workspace_id))
             .filter(example_revisions::example_id.eq_any(ids))
@@ -610,7 +610,7 @@ fn create_examples(
     dataset_id: &str,
     writes: Vec<ExampleWrite>,
 ) -> QueryResult<Result<(i64, Vec<ExampleRevisionRow>), ExampleWriteError>> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let ids: Vec<String> = writes.iter().map(|w| w.id.clone()).collect();
         let taken = example_revisions::table
             .filter(example_revisions::example_id.eq_any(&ids))
@@ -672,7 +672,7 @@ pub fn create_examples_in(
     workspace_id: &str,
     by_dataset: std::collections::BTreeMap<String, Vec<ExampleWrite>>,
 ) -> QueryResult<Result<Vec<ExampleRevisionRow>, ExampleWriteError>> {
-    let outcome = conn.transaction::<_, TxError, _>(|conn| {
+    let outcome = super::write_transaction(conn, |conn| -> Result<_, TxError> {
         let mut created = Vec::new();
         for (dataset_id, writes) in by_dataset {
             let (_, rows) = create_examples(conn, workspace_id, &dataset_id, writes)?
@@ -718,7 +718,7 @@ pub fn update_examples(
     workspace_id: &str,
     writes: Vec<ExampleWrite>,
 ) -> QueryResult<Result<Vec<ExampleRevisionRow>, ExampleWriteError>> {
-    let outcome = conn.transaction::<_, TxError, _>(|conn| {
+    let outcome = super::write_transaction(conn, |conn| -> Result<_, TxError> {
         let ids: Vec<String> = writes.iter().map(|w| w.id.clone()).collect();
         let stored = current(conn, workspace_id, &ids)?;
         let unknown = writes.iter().find(|w| match stored.get(&w.id) {
@@ -793,7 +793,7 @@ pub fn delete_examples(
     workspace_id: &str,
     ids: &[String],
 ) -> QueryResult<Result<(), ExampleWriteError>> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let stored = current(conn, workspace_id, ids)?;
         if let Some(missing) = ids.iter().find(|id| !stored.contains_key(*id)) {
             return Ok(Err(ExampleWriteError::NotFound(missing.clone())));
@@ -850,7 +850,7 @@ pub fn share_token(conn: &mut DbConnection, dataset_id: &str) -> QueryResult<Opt
 
 /// Shares the dataset (keeping an existing token) and returns its token.
 pub fn share(conn: &mut DbConnection, dataset_id: &str) -> QueryResult<String> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         if let Some(token) = share_token(conn, dataset_id)? {
             return Ok(token);
         }

@@ -230,7 +230,7 @@ pub fn session_level_stats(
 }
 
 pub fn insert_tokens(conn: &mut DbConnection, rows: &[FeedbackTokenRow]) -> QueryResult<()> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         for row in rows {
             diesel::insert_into(feedback_tokens::table)
                 .values(row)

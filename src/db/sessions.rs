@@ -54,7 +54,7 @@ pub fn find_by_name(
 /// Inserts a project; `Ok(None)` when the name (or id) is already taken.
 pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<Option<SessionRow>> {
     // A savepoint keeps an outer transaction usable after a unique violation (PostgreSQL).
-    let inserted = conn.transaction(|conn| {
+    let inserted = super::write_transaction(conn, |conn| {
         diesel::insert_into(sessions::table)
             .values(row)
             .execute(conn)
@@ -173,7 +173,7 @@ pub fn escape_like(text: &str) -> String {
 }
 
 pub fn update(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<bool> {
-    let changed = conn.transaction(|conn| {
+    let changed = super::write_transaction(conn, |conn| {
         diesel::update(
             sessions::table
                 .filter(sessions::workspace_id.eq(&row.workspace_id))
@@ -190,7 +190,7 @@ pub fn update(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<bool> {
 
 /// Deletes a project with its runs (attachments cascade) and their feedback.
 pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<bool> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let project_runs = runs::table
             .filter(runs::workspace_id.eq(workspace_id))
             .filter(runs::session_id.eq(id))
