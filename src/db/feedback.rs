@@ -1,6 +1,6 @@
 //! Feedback, presigned feedback tokens and feedback configs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::dsl::{avg, count_star};
 use diesel::prelude::*;
@@ -60,11 +60,12 @@ pub fn insert_new(
                 .load::<String>(conn)?,
         );
     }
-    let rows: Vec<FeedbackRow> = ops
+    let mut rows: Vec<FeedbackRow> = ops
         .iter()
         .filter(|f| existing.insert(f.id.to_string()))
         .map(|f| row_from_op(workspace_id, f, now))
         .collect();
+    fill_from_runs(conn, workspace_id, &mut rows)?;
     for chunk in rows.chunks(CHUNK) {
         super::per_backend!(conn, |c| diesel::insert_into(feedback::table)
             .values(chunk)
@@ -72,6 +73,36 @@ pub fn insert_new(
     }
     let runs: Vec<String> = rows.iter().filter_map(|r| r.run_id.clone()).collect();
     super::rule_work::enqueue_runs(conn, workspace_id, &runs, now)
+}
+
+/// Run feedback names its run's trace and project, as LangSmith's does, when the run is
+/// stored already (feedback may arrive first).
+fn fill_from_runs(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    rows: &mut [FeedbackRow],
+) -> QueryResult<()> {
+    let wanted: Vec<String> = rows
+        .iter()
+        .filter(|r| r.trace_id.is_none() || r.session_id.is_none())
+        .filter_map(|r| r.run_id.clone())
+        .collect();
+    let mut found: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    for chunk in wanted.chunks(CHUNK) {
+        let stored: Vec<(String, Option<String>, Option<String>)> = runs::table
+            .filter(runs::workspace_id.eq(workspace_id))
+            .filter(runs::id.eq_any(chunk))
+            .select((runs::id, runs::trace_id, runs::session_id))
+            .load(conn)?;
+        found.extend(stored.into_iter().map(|(id, t, s)| (id, (t, s))));
+    }
+    for row in rows.iter_mut() {
+        if let Some((trace, session)) = row.run_id.as_ref().and_then(|id| found.get(id)) {
+            row.trace_id = row.trace_id.take().or_else(|| trace.clone());
+            row.session_id = row.session_id.take().or_else(|| session.clone());
+        }
+    }
+    Ok(())
 }
 
 /// Stores one feedback. The same id again (an SDK retry) returns the stored one; an id taken

@@ -55,15 +55,20 @@ pub fn enqueue_traces(
     // Sorted so concurrent writers take the rows' locks in the same order.
     sorted.sort();
     sorted.dedup();
-    for trace_id in sorted {
-        let row = (
-            rule_pending_traces::trace_id.eq(trace_id),
-            rule_pending_traces::workspace_id.eq(workspace_id),
-            rule_pending_traces::version.eq(0i64),
-            rule_pending_traces::queued_at.eq(now),
-        );
+    let rows: Vec<_> = sorted
+        .into_iter()
+        .map(|trace_id| {
+            (
+                rule_pending_traces::trace_id.eq(trace_id),
+                rule_pending_traces::workspace_id.eq(workspace_id),
+                rule_pending_traces::version.eq(0i64),
+                rule_pending_traces::queued_at.eq(now),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
         per_backend!(conn, |c| diesel::insert_into(rule_pending_traces::table)
-            .values(row)
+            .values(chunk)
             .on_conflict(rule_pending_traces::trace_id)
             .do_update()
             .set(rule_pending_traces::version.eq(rule_pending_traces::version + 1))

@@ -48,7 +48,10 @@ def test_liked_turns_become_that_assistants_examples(client, project):
     wait_for(lambda: all(client.read_run(t) for t in turns))
     # Three ways the SDK sends feedback: a plain create, one batched with the trace (trace_id),
     # and a presigned token as a browser would use it.
-    client.create_feedback(turns[0], key="thumbs", score=1)
+    liked = client.create_feedback(turns[0], key="thumbs", score=1)
+    # Feedback on a stored run names its trace and project, as LangSmith's does.
+    stored = client.read_feedback(liked.id)
+    assert (stored.trace_id, stored.session_id) == (turns[0], project_id)
     client.create_feedback(turns[2], key="thumbs", score=0)
     client.create_feedback(trace_id=turns[1], key="thumbs", score=1)
     client.flush()
