@@ -16,7 +16,7 @@ use uuid::Uuid;
 use common::{TestServer, iso, segment};
 use loopsmith::config::Config;
 use loopsmith::db::models::RunRow;
-use loopsmith::db::schema::{feedback, runs};
+use loopsmith::db::schema::runs;
 use loopsmith::filter::runs::{Candidate, FeedbackFacts, TraceFilters, compile};
 
 backend_tests!(sql_and_memory_agree_on_random_filters);
@@ -311,28 +311,11 @@ fn load(server: &TestServer) -> (Vec<RunRow>, HashMap<String, Vec<FeedbackFacts>
         .select(RunRow::as_select())
         .load(&mut conn)
         .unwrap();
-    let mut facts: HashMap<String, Vec<FeedbackFacts>> = HashMap::new();
-    type Stored = (Option<String>, String, Option<f64>, Option<String>, String);
-    let stored: Vec<Stored> = feedback::table
-        .select((
-            feedback::run_id,
-            feedback::key,
-            feedback::score,
-            feedback::value,
-            feedback::source_type,
-        ))
-        .load(&mut conn)
-        .unwrap();
-    for (run_id, key, score, value, source) in stored {
-        if let Some(run_id) = run_id {
-            facts.entry(run_id).or_default().push(FeedbackFacts {
-                key,
-                score,
-                value,
-                source,
-            });
-        }
-    }
+    // Every run is in the default workspace.
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let facts = loopsmith::db::rule_work::run_feedback(&mut conn, &rows[0].workspace_id, &ids)
+        .unwrap()
+        .facts;
     (rows, facts)
 }
 

@@ -6,14 +6,11 @@ use diesel::dsl::{avg, count_star};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::DbConnection;
 use super::models::{FeedbackConfigRow, FeedbackRow, FeedbackTokenRow};
 use super::schema::{feedback, feedback_configs, feedback_tokens, runs};
 use super::sessions::escape_like;
+use super::{CHUNK, DbConnection};
 use crate::ingest::ops::FeedbackOp;
-
-/// Ids per `IN (...)` and rows per multi-row INSERT.
-const CHUNK: usize = 400;
 
 pub fn row_from_op(workspace_id: &str, op: &FeedbackOp, now: i64) -> FeedbackRow {
     let text = |id: Option<Uuid>| id.map(|u| u.to_string());
@@ -87,15 +84,16 @@ fn fill_from_runs(
         .filter(|r| r.trace_id.is_none() || r.session_id.is_none())
         .filter_map(|r| r.run_id.clone())
         .collect();
-    let mut found: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
-    for chunk in wanted.chunks(CHUNK) {
-        let stored: Vec<(String, Option<String>, Option<String>)> = runs::table
-            .filter(runs::workspace_id.eq(workspace_id))
-            .filter(runs::id.eq_any(chunk))
-            .select((runs::id, runs::trace_id, runs::session_id))
-            .load(conn)?;
-        found.extend(stored.into_iter().map(|(id, t, s)| (id, (t, s))));
-    }
+    let found: HashMap<String, (Option<String>, Option<String>)> =
+        super::load_chunked(&wanted, |chunk| {
+            runs::table
+                .filter(runs::workspace_id.eq(workspace_id))
+                .filter(runs::id.eq_any(chunk))
+                .select((runs::id, (runs::trace_id, runs::session_id)))
+                .load(conn)
+        })?
+        .into_iter()
+        .collect();
     for row in rows.iter_mut() {
         if let Some((trace, session)) = row.run_id.as_ref().and_then(|id| found.get(id)) {
             row.trace_id = row.trace_id.take().or_else(|| trace.clone());

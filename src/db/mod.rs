@@ -51,6 +51,21 @@ impl DbConnection {
     }
 }
 
+/// Rows per multi-row INSERT and ids per `IN (...)`: well under both backends' bind limits.
+pub const CHUNK: usize = 400;
+
+/// Loads rows for many ids, `CHUNK` ids per query, in one list.
+pub fn load_chunked<T>(
+    ids: &[String],
+    mut load: impl FnMut(&[String]) -> QueryResult<Vec<T>>,
+) -> QueryResult<Vec<T>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        out.extend(load(chunk)?);
+    }
+    Ok(out)
+}
+
 /// Runs `work` in a transaction that writes. On SQLite it takes the write lock at BEGIN
 /// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later fails at once with
 /// SQLITE_BUSY when another writer committed in between, whereas waiting for the lock up

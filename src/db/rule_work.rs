@@ -12,11 +12,8 @@ use super::schema::{
     feedback, rule_pending_traces, rule_webhook_deliveries, run_rule_applications, run_rules, runs,
     sessions,
 };
-use super::{DbConnection, per_backend};
+use super::{CHUNK, DbConnection, load_chunked, per_backend};
 use crate::filter::runs::FeedbackFacts;
-
-/// Ids per `IN (...)`.
-const CHUNK: usize = 400;
 
 /// Projects of the workspace that an enabled rule watches: named by the rule, or
 /// experiments of the dataset the rule names.
@@ -172,17 +169,13 @@ pub fn trace_runs(
     workspace_id: &str,
     trace_ids: &[String],
 ) -> QueryResult<Vec<RunRow>> {
-    let mut out = Vec::new();
-    for chunk in trace_ids.chunks(CHUNK) {
-        out.extend(
-            runs::table
-                .filter(runs::workspace_id.eq(workspace_id))
-                .filter(runs::trace_id.eq_any(chunk))
-                .select(RunRow::as_select())
-                .load(conn)?,
-        );
-    }
-    Ok(out)
+    load_chunked(trace_ids, |chunk| {
+        runs::table
+            .filter(runs::workspace_id.eq(workspace_id))
+            .filter(runs::trace_id.eq_any(chunk))
+            .select(RunRow::as_select())
+            .load(conn)
+    })
 }
 
 /// The feedback of some runs as filters see it, and each run's latest `correction`.
@@ -205,9 +198,9 @@ pub fn run_feedback(
         String,
         Option<String>,
     );
-    let mut out = RunFeedback::default();
-    for chunk in run_ids.chunks(CHUNK) {
-        let stored: Vec<Stored> = feedback::table
+    // Oldest first, so the last correction seen for a run is its latest.
+    let stored: Vec<Stored> = load_chunked(run_ids, |chunk| {
+        feedback::table
             .filter(feedback::workspace_id.eq(workspace_id))
             .filter(feedback::run_id.eq_any(chunk))
             .order((feedback::modified_at, feedback::id))
@@ -219,20 +212,20 @@ pub fn run_feedback(
                 feedback::source_type,
                 feedback::correction,
             ))
-            .load(conn)?;
-        for (run_id, key, score, value, source, correction) in stored {
-            let Some(run_id) = run_id else { continue };
-            if let Some(correction) = correction.filter(|c| c != "null") {
-                // Ordered by modification: the last one wins.
-                out.corrections.insert(run_id.clone(), correction);
-            }
-            out.facts.entry(run_id).or_default().push(FeedbackFacts {
-                key,
-                score,
-                value,
-                source,
-            });
+            .load(conn)
+    })?;
+    let mut out = RunFeedback::default();
+    for (run_id, key, score, value, source, correction) in stored {
+        let Some(run_id) = run_id else { continue };
+        if let Some(correction) = correction.filter(|c| c != "null") {
+            out.corrections.insert(run_id.clone(), correction);
         }
+        out.facts.entry(run_id).or_default().push(FeedbackFacts {
+            key,
+            score,
+            value,
+            source,
+        });
     }
     Ok(out)
 }
@@ -603,18 +596,14 @@ pub fn deliveries(
     rule_id: &str,
     run_ids: &[String],
 ) -> QueryResult<Vec<WebhookDeliveryRow>> {
-    let mut out = Vec::new();
-    for chunk in run_ids.chunks(CHUNK) {
-        out.extend(
-            rule_webhook_deliveries::table
-                .filter(rule_webhook_deliveries::rule_id.eq(rule_id))
-                .filter(rule_webhook_deliveries::run_id.eq_any(chunk))
-                .order(rule_webhook_deliveries::created_at)
-                .select(WebhookDeliveryRow::as_select())
-                .load(conn)?,
-        );
-    }
-    Ok(out)
+    load_chunked(run_ids, |chunk| {
+        rule_webhook_deliveries::table
+            .filter(rule_webhook_deliveries::rule_id.eq(rule_id))
+            .filter(rule_webhook_deliveries::run_id.eq_any(chunk))
+            .order(rule_webhook_deliveries::created_at)
+            .select(WebhookDeliveryRow::as_select())
+            .load(conn)
+    })
 }
 
 /// Whether some enabled rule has a backfill to do (a plain read, cheap enough to poll).

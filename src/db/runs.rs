@@ -9,15 +9,12 @@ use uuid::Uuid;
 use super::models::{AttachmentRow, RunMetadataRow, RunRow};
 use super::schema::{feedback, run_attachments, run_metadata, runs};
 use super::sessions;
-use super::{DbConnection, per_backend, run_filter};
+use super::{CHUNK, DbConnection, per_backend, run_filter};
 use crate::filter::runs::{TraceFilters, metadata_index};
 use crate::ingest::IngestBatch;
 use crate::ingest::merge::{apply, derive_lineage, is_complete, refresh_derived};
 use crate::ingest::ops::{OpKind, RunOp};
 use crate::time::now_micros;
-
-/// Rows per multi-row INSERT and ids per `IN (...)`: well under both backends' bind limits.
-const CHUNK: usize = 400;
 
 /// Where an operation wants its run filed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
