@@ -19,6 +19,7 @@ backend_tests!(
     webhooks_are_retried_and_logged,
     backfill_applies_a_new_rule_to_past_runs,
     deleted_targets_disable_their_rules,
+    dataset_rules_watch_the_datasets_experiments,
 );
 
 fn create(server: &TestServer, path: &str, body: &Value) -> Value {
@@ -523,4 +524,43 @@ fn deleted_targets_disable_their_rules(server: &TestServer) {
     );
     assert_eq!(revived["is_enabled"], true);
     assert_eq!(revived["disabled_reason"], Value::Null);
+}
+
+fn dataset_rules_watch_the_datasets_experiments(server: &TestServer) {
+    let dataset = id_of(&create(server, "/datasets", &json!({"name": "benchmark"})));
+    let experiment = create(
+        server,
+        "/sessions",
+        &json!({"name": "experiment-1", "reference_dataset_id": dataset}),
+    );
+    create(server, "/sessions", &json!({"name": "production"}));
+    let queue = id_of(&create(
+        server,
+        "/annotation-queues",
+        &json!({"name": "failures"}),
+    ));
+    let rule = id_of(&create(
+        server,
+        "/runs/rules",
+        &json!({"display_name": "failed experiment turns", "dataset_id": dataset,
+                "sampling_rate": 1.0, "filter": r#"and(eq(feedback_key, "correct"), eq(feedback_score, 0))"#,
+                "add_to_annotation_queue_id": queue}),
+    ));
+    let in_experiment = post_turn(server, "experiment-1", "A1", "2+2");
+    let in_production = post_turn(server, "production", "A1", "2+2");
+    // The production run first: once the experiment's is logged, both were evaluated (FIFO).
+    for run in [&in_production, &in_experiment] {
+        create(
+            server,
+            "/feedback",
+            &json!({"run_id": run, "key": "correct", "score": 0}),
+        );
+    }
+    wait_for("the experiment's run in the queue", || {
+        !logs(server, &rule).is_empty()
+    });
+    let entries = logs(server, &rule);
+    assert_eq!(entries.len(), 1, "only the experiment's run: {entries:?}");
+    assert_eq!(entries[0]["run_id"], in_experiment.to_string());
+    assert_eq!(entries[0]["run_session_id"], experiment["id"]);
 }

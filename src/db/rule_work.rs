@@ -122,6 +122,9 @@ pub fn any_pending(conn: &mut DbConnection) -> QueryResult<bool> {
     .get_result(conn)
 }
 
+/// Traces evaluated per transaction.
+pub const TRACES_PER_CLAIM: i64 = 100;
+
 /// The oldest queued traces no other worker holds, locked until the transaction ends.
 pub fn claim_pending(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<PendingTrace>> {
     let query = rule_pending_traces::table
@@ -148,6 +151,22 @@ pub fn claim_pending(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Pen
             version,
         })
         .collect())
+}
+
+/// Moves the traces the next claim would take to the back of the queue (to `until`); returns
+/// how many.
+pub fn postpone_oldest(conn: &mut DbConnection, until: i64) -> QueryResult<usize> {
+    super::write_transaction(conn, |conn| {
+        let oldest: Vec<String> = claim_pending(conn, TRACES_PER_CLAIM)?
+            .into_iter()
+            .map(|t| t.trace_id)
+            .collect();
+        diesel::update(
+            rule_pending_traces::table.filter(rule_pending_traces::trace_id.eq_any(&oldest)),
+        )
+        .set(rule_pending_traces::queued_at.eq(until))
+        .execute(conn)
+    })
 }
 
 /// Removes evaluated traces, unless a new event bumped their version meanwhile.

@@ -16,9 +16,6 @@ use crate::db::{DbConnection, write_transaction};
 use crate::filter::runs::{Candidate, TraceFilters, compile, thread_id};
 use crate::rules::{DatasetKind, RunContent, example_from_run, sampled};
 
-/// Traces claimed per transaction.
-const TRACES_PER_STEP: i64 = 100;
-
 /// What a step did, for waking the webhook sender and for logs.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StepReport {
@@ -64,7 +61,7 @@ impl Rule {
 /// evaluated by another replica).
 pub fn pending_step(conn: &mut DbConnection, now: i64) -> QueryResult<Option<StepReport>> {
     write_transaction(conn, |conn| {
-        let claimed = store::claim_pending(conn, TRACES_PER_STEP)?;
+        let claimed = store::claim_pending(conn, store::TRACES_PER_CLAIM)?;
         if claimed.is_empty() {
             return Ok(None);
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::db::{Db, rule_work};
+use crate::db::{Db, is_retryable, rule_work};
 use crate::time::now_micros;
 
 /// Wakes the worker: cheap to clone and to call (ingest and feedback call it after commits
@@ -44,6 +44,8 @@ impl RuleWorker {
 
 /// How long the worker rests after a database error before it tries again.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// How far back in the queue traces whose evaluation fails are put (microseconds).
+const POSTPONE: i64 = 60_000_000;
 
 async fn run_rules(
     db: Db,
@@ -92,8 +94,17 @@ async fn work_once(db: &Db, backfill_page: i64) -> crate::error::ApiResult<Progr
         };
         // Plain reads first: an idle worker never takes SQLite's write lock.
         while rule_work::any_pending(conn)? {
-            let Some(report) = apply::pending_step(conn, now_micros())? else {
-                break;
+            let report = match apply::pending_step(conn, now_micros()) {
+                Ok(Some(report)) => report,
+                Ok(None) => break,
+                Err(err) if is_retryable(&err) => return Err(err.into()),
+                Err(err) => {
+                    // Not a race: something in the oldest traces fails every time. Set them
+                    // aside so the rest of the queue is not stuck behind them.
+                    let postponed = rule_work::postpone_oldest(conn, now_micros() + POSTPONE)?;
+                    log::error!("rule worker: evaluating traces failed, {postponed} set aside for a minute: {err}");
+                    continue;
+                }
             };
             progress.webhooks_queued |= report.webhooks_queued > 0;
         }
