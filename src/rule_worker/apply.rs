@@ -79,6 +79,7 @@ pub fn pending_step(conn: &mut DbConnection, now: i64) -> QueryResult<Option<Ste
         for (workspace_id, traces) in by_workspace {
             let ids: Vec<String> = traces.iter().map(|t| t.trace_id.clone()).collect();
             let runs = store::trace_runs(conn, workspace_id, &ids)?;
+            let feedback = run_feedback_of(conn, workspace_id, &runs)?;
             let mut rules_of: HashMap<String, Vec<Rule>> = HashMap::new();
             for (session, trace_runs) in group_by_trace(runs) {
                 if !rules_of.contains_key(&session) {
@@ -90,7 +91,7 @@ pub fn pending_step(conn: &mut DbConnection, now: i64) -> QueryResult<Option<Ste
                 }
                 let rules = &rules_of[&session];
                 if !rules.is_empty() {
-                    let done = evaluate(conn, workspace_id, rules, &trace_runs, None, false, now)?;
+                    let done = evaluate(conn, rules, &trace_runs, &feedback, None, false, now)?;
                     report.applied += done.applied;
                     report.webhooks_queued += done.webhooks_queued;
                 }
@@ -117,18 +118,26 @@ fn group_by_trace(runs: Vec<RunRow>) -> Vec<(String, Vec<RunRow>)> {
         .collect()
 }
 
+/// The feedback of these runs, in one read for a whole step.
+fn run_feedback_of(
+    conn: &mut DbConnection,
+    workspace_id: &str,
+    runs: &[RunRow],
+) -> QueryResult<RunFeedback> {
+    let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    store::run_feedback(conn, workspace_id, &ids)
+}
+
 /// Applies `rules` to the finished runs of one trace (only to those in `only`, when given).
 fn evaluate(
     conn: &mut DbConnection,
-    workspace_id: &str,
     rules: &[Rule],
     trace: &[RunRow],
+    feedback: &RunFeedback,
     only: Option<&HashSet<&str>>,
     backfill: bool,
     now: i64,
 ) -> QueryResult<StepReport> {
-    let ids: Vec<String> = trace.iter().map(|r| r.id.clone()).collect();
-    let feedback = store::run_feedback(conn, workspace_id, &ids)?;
     let no_feedback = Vec::new();
     let candidates: Vec<Candidate> = trace
         .iter()
@@ -147,7 +156,7 @@ fn evaluate(
                 continue;
             }
             if rule.filters.matches(candidate, &candidates) {
-                apply(conn, rule, run, &feedback, backfill, now, &mut report)?;
+                apply(conn, rule, run, feedback, backfill, now, &mut report)?;
             }
         }
     }
@@ -386,8 +395,10 @@ pub fn backfill_step(
             .collect();
         let only: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         let rules = [rule];
-        for (_, trace) in group_by_trace(store::trace_runs(conn, &workspace_id, &traces)?) {
-            let done = evaluate(conn, &workspace_id, &rules, &trace, Some(&only), true, now)?;
+        let trace_runs = store::trace_runs(conn, &workspace_id, &traces)?;
+        let feedback = run_feedback_of(conn, &workspace_id, &trace_runs)?;
+        for (_, trace) in group_by_trace(trace_runs) {
+            let done = evaluate(conn, &rules, &trace, &feedback, Some(&only), true, now)?;
             report.applied += done.applied;
             report.webhooks_queued += done.webhooks_queued;
         }
