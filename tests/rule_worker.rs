@@ -20,6 +20,7 @@ backend_tests!(
     backfill_applies_a_new_rule_to_past_runs,
     deleted_targets_disable_their_rules,
     dataset_rules_watch_the_datasets_experiments,
+    a_schema_refusal_fails_only_its_own_example,
 );
 
 fn create(server: &TestServer, path: &str, body: &Value) -> Value {
@@ -469,6 +470,10 @@ fn backfill_applies_a_new_rule_to_past_runs(server: &TestServer) {
     assert_eq!(done["backfill_progress"], 1.0);
     assert!(done["backfill_completed_at"].is_string());
     assert_eq!(example_count(server, &dataset), liked);
+    // One dataset version per backfill page (three of up to 500 runs), not one per example.
+    let (_, versions) = server.get(&format!("/datasets/{dataset}/versions?limit=100"));
+    let versions = versions.as_array().unwrap().len();
+    assert!((1..=3).contains(&versions), "{versions} versions");
     let (_, page) = server.get(&format!(
         "/runs/rules/{rule_id}/logs/v2?backfill=true&limit=1000"
     ));
@@ -563,4 +568,57 @@ fn dataset_rules_watch_the_datasets_experiments(server: &TestServer) {
     assert_eq!(entries.len(), 1, "only the experiment's run: {entries:?}");
     assert_eq!(entries[0]["run_id"], in_experiment.to_string());
     assert_eq!(entries[0]["run_session_id"], experiment["id"]);
+}
+
+fn a_schema_refusal_fails_only_its_own_example(server: &TestServer) {
+    let project = create(server, "/sessions", &json!({"name": "strict"}));
+    let dataset = id_of(&create(
+        server,
+        "/datasets",
+        &json!({"name": "strict shots", "outputs_schema_definition": {
+            "type": "object", "required": ["answer"]}}),
+    ));
+    let rule = id_of(&create(
+        server,
+        "/runs/rules",
+        &json!({"display_name": "corrected", "session_id": project["id"], "sampling_rate": 1.0,
+                "filter": r#"eq(feedback_key, "thumbs")"#, "add_to_dataset_id": dataset,
+                "add_to_dataset_prefer_correction": true}),
+    ));
+    let (fits, breaks) = (
+        post_turn(server, "strict", "A1", "fits"),
+        post_turn(server, "strict", "A1", "breaks"),
+    );
+    // Both in one commit, so the worker evaluates them in one step.
+    let feedback = |run: &Uuid, correction: Value| {
+        let id = Uuid::now_v7();
+        (
+            format!("feedback.{id}"),
+            json!({"id": id, "run_id": run, "key": "thumbs", "score": 0, "correction": correction}),
+        )
+    };
+    let mut body = Multipart::new();
+    for (name, part) in [
+        feedback(&fits, json!({"answer": "better"})),
+        feedback(&breaks, json!({"wrong": "shape"})),
+    ] {
+        body = body.json(&name, &part);
+    }
+    assert_eq!(server.post_multipart(&body).0, 202);
+    wait_for("both log entries", || logs(server, &rule).len() == 2);
+    let entries = logs(server, &rule);
+    let outcome_of = |run: &Uuid| {
+        entries
+            .iter()
+            .find(|e| e["run_id"] == run.to_string())
+            .map(|e| e["add_to_dataset"].clone())
+            .unwrap()
+    };
+    assert_eq!(outcome_of(&fits)["outcome"], "success");
+    assert_eq!(outcome_of(&breaks)["outcome"], "error");
+    let error = outcome_of(&breaks)["payload"]["error"].to_string();
+    assert!(error.contains("answer"), "{error}");
+    let stored = examples(server, &dataset);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["outputs"], json!({"answer": "better"}));
 }

@@ -26,6 +26,65 @@ pub struct StepReport {
     pub webhooks_queued: usize,
 }
 
+/// What the evaluations of one transaction share. Examples are created at its end, all of a
+/// dataset's at once: one new dataset version per step, not one per example.
+struct Step {
+    now: i64,
+    backfill: bool,
+    report: StepReport,
+    /// Per (workspace, dataset).
+    examples: BTreeMap<(String, String), Vec<PlannedExample>>,
+}
+
+/// An example a match makes, with the outcomes of its application's other actions.
+struct PlannedExample {
+    rule_id: String,
+    run_id: String,
+    write: ExampleWrite,
+    outcomes: Map<String, Value>,
+}
+
+impl Step {
+    fn new(now: i64, backfill: bool) -> Step {
+        Step {
+            now,
+            backfill,
+            report: StepReport::default(),
+            examples: BTreeMap::new(),
+        }
+    }
+
+    /// Creates the planned examples and records every application's outcomes.
+    fn finish(self, conn: &mut DbConnection) -> QueryResult<StepReport> {
+        for ((workspace_id, dataset_id), planned) in self.examples {
+            let create = |conn: &mut DbConnection, writes: Vec<ExampleWrite>| {
+                let by_dataset = BTreeMap::from([(dataset_id.clone(), writes)]);
+                datasets::create_examples_in(conn, &workspace_id, by_dataset)
+            };
+            let writes = planned.iter().map(|p| p.write.clone()).collect();
+            let together = create(conn, writes)?.is_ok();
+            for mut example in planned {
+                // One that does not fit the dataset's schema refuses them all: then one by one.
+                let created = match together {
+                    true => Ok(()),
+                    false => create(conn, vec![example.write.clone()])?.map(|_| ()),
+                };
+                let result = match created {
+                    Ok(()) => outcome(
+                        "success",
+                        json!({"dataset_id": dataset_id, "example_id": example.write.id}),
+                    ),
+                    Err(refused) => outcome("error", json!({"error": refused.to_string()})),
+                };
+                example.outcomes.insert("add_to_dataset".into(), result);
+                let outcomes = Value::Object(example.outcomes).to_string();
+                store::set_outcomes(conn, &example.rule_id, &example.run_id, &outcomes)?;
+            }
+        }
+        Ok(self.report)
+    }
+}
+
 /// A stored rule with its filters compiled.
 struct Rule {
     row: RunRuleRow,
@@ -65,10 +124,8 @@ pub fn pending_step(conn: &mut DbConnection, now: i64) -> QueryResult<Option<Ste
         if claimed.is_empty() {
             return Ok(None);
         }
-        let mut report = StepReport {
-            evaluated: claimed.len(),
-            ..StepReport::default()
-        };
+        let mut step = Step::new(now, false);
+        step.report.evaluated = claimed.len();
         let mut by_workspace: BTreeMap<&str, Vec<&PendingTrace>> = BTreeMap::new();
         for trace in &claimed {
             by_workspace
@@ -91,14 +148,12 @@ pub fn pending_step(conn: &mut DbConnection, now: i64) -> QueryResult<Option<Ste
                 }
                 let rules = &rules_of[&session];
                 if !rules.is_empty() {
-                    let done = evaluate(conn, rules, &trace_runs, &feedback, None, false, now)?;
-                    report.applied += done.applied;
-                    report.webhooks_queued += done.webhooks_queued;
+                    evaluate(conn, &mut step, rules, &trace_runs, &feedback, None)?;
                 }
             }
         }
         store::release_pending(conn, &claimed)?;
-        Ok(Some(report))
+        step.finish(conn).map(Some)
     })
 }
 
@@ -131,19 +186,17 @@ fn run_feedback_of(
 /// Applies `rules` to the finished runs of one trace (only to those in `only`, when given).
 fn evaluate(
     conn: &mut DbConnection,
+    step: &mut Step,
     rules: &[Rule],
     trace: &[RunRow],
     feedback: &RunFeedback,
     only: Option<&HashSet<&str>>,
-    backfill: bool,
-    now: i64,
-) -> QueryResult<StepReport> {
+) -> QueryResult<()> {
     let no_feedback = Vec::new();
     let candidates: Vec<Candidate> = trace
         .iter()
         .map(|run| Candidate::new(run, feedback.facts.get(&run.id).unwrap_or(&no_feedback)))
         .collect();
-    let mut report = StepReport::default();
     for rule in rules {
         for candidate in &candidates {
             let run = candidate.run;
@@ -156,11 +209,11 @@ fn evaluate(
                 continue;
             }
             if rule.filters.matches(candidate, &candidates) {
-                apply(conn, rule, run, feedback, backfill, now, &mut report)?;
+                apply(conn, step, rule, run, feedback)?;
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 fn outcome(outcome: &str, payload: Value) -> Value {
@@ -170,14 +223,12 @@ fn outcome(outcome: &str, payload: Value) -> Value {
 /// Acts on one match, once: the application row is written first and guards the actions.
 fn apply(
     conn: &mut DbConnection,
+    step: &mut Step,
     rule: &Rule,
     run: &RunRow,
     feedback: &RunFeedback,
-    backfill: bool,
-    now: i64,
-    report: &mut StepReport,
 ) -> QueryResult<()> {
-    let row = &rule.row;
+    let (row, now) = (&rule.row, step.now);
     let application = RuleApplicationRow {
         rule_id: row.id.clone(),
         run_id: run.id.clone(),
@@ -188,13 +239,13 @@ fn apply(
         run_end_time: run.end_time,
         thread_id: thread_id(run.extra.as_deref()),
         applied_at: now,
-        backfill,
+        backfill: step.backfill,
         outcomes: "{}".into(),
     };
     if !store::record_application(conn, &application)? {
         return Ok(());
     }
-    report.applied += 1;
+    step.report.applied += 1;
     let run_id = Uuid::parse_str(&run.id).unwrap_or_default();
     let mut outcomes = Map::new();
     if !sampled(&rule.id, &run_id, row.sampling_rate) {
@@ -220,15 +271,36 @@ fn apply(
             let result = add_to_queue(conn, row, queue, run, now)?;
             outcomes.insert("add_to_annotation_queue".into(), result);
         }
+        let mut planned = None;
         if let Some(dataset) = &row.add_to_dataset_id {
             let correction = row
                 .add_to_dataset_prefer_correction
                 .then(|| feedback.corrections.get(&run.id))
                 .flatten();
-            let result = add_to_dataset(conn, row, dataset, run, correction, now)?;
-            outcomes.insert("add_to_dataset".into(), result);
+            match plan_example(conn, row, dataset, run, correction, now)? {
+                Ok(write) => planned = Some(write),
+                Err(refused) => {
+                    outcomes.insert("add_to_dataset".into(), refused);
+                }
+            }
         }
-        report.webhooks_queued += queue_webhooks(conn, row, run, now)?;
+        step.report.webhooks_queued += queue_webhooks(conn, row, run, now)?;
+        if let Some(write) = planned {
+            // Created with the step's other examples of that dataset; outcomes saved then.
+            step.examples
+                .entry((
+                    row.workspace_id.clone(),
+                    write.dataset_id.clone().unwrap_or_default(),
+                ))
+                .or_default()
+                .push(PlannedExample {
+                    rule_id: row.id.clone(),
+                    run_id: run.id.clone(),
+                    write,
+                    outcomes,
+                });
+            return Ok(());
+        }
     }
     store::set_outcomes(conn, &row.id, &run.id, &Value::Object(outcomes).to_string())
 }
@@ -267,18 +339,19 @@ fn add_to_queue(
     }
 }
 
-fn add_to_dataset(
+/// The example a match makes, or the error outcome that says why there is none.
+fn plan_example(
     conn: &mut DbConnection,
     rule: &RunRuleRow,
     dataset_id: &str,
     run: &RunRow,
     correction: Option<&String>,
     now: i64,
-) -> QueryResult<Value> {
+) -> QueryResult<Result<ExampleWrite, Value>> {
     let Some(dataset) = datasets::find(conn, &rule.workspace_id, dataset_id)? else {
         let reason = format!("its dataset {dataset_id} was deleted");
         store::disable_rule(conn, &rule.id, &reason)?;
-        return Ok(outcome("error", json!({"error": reason})));
+        return Ok(Err(outcome("error", json!({"error": reason}))));
     };
     let parse = |text: Option<&str>| text.and_then(|t| serde_json::from_str::<Value>(t).ok());
     let inputs = parse(run.inputs.as_deref()).unwrap_or_else(|| json!({}));
@@ -292,11 +365,10 @@ fn add_to_dataset(
     let kind = DatasetKind::from_data_type(&dataset.data_type);
     let (inputs, outputs) = match example_from_run(kind, &content, correction.as_ref()) {
         Ok(example) => example,
-        Err(reason) => return Ok(outcome("error", json!({"error": reason}))),
+        Err(reason) => return Ok(Err(outcome("error", json!({"error": reason})))),
     };
-    let example_id = Uuid::now_v7().to_string();
-    let write = ExampleWrite {
-        id: example_id.clone(),
+    Ok(Ok(ExampleWrite {
+        id: Uuid::now_v7().to_string(),
         dataset_id: Some(dataset_id.to_string()),
         inputs: Some(inputs.to_string()),
         outputs: outputs.map(|o| o.to_string()),
@@ -306,17 +378,7 @@ fn add_to_dataset(
         source_run_id: Some(run.id.clone()),
         created_at: Some(now),
         ..ExampleWrite::default()
-    };
-    let by_dataset = BTreeMap::from([(dataset_id.to_string(), vec![write])]);
-    Ok(
-        match datasets::create_examples_in(conn, &rule.workspace_id, by_dataset)? {
-            Ok(_) => outcome(
-                "success",
-                json!({"dataset_id": dataset_id, "example_id": example_id}),
-            ),
-            Err(refused) => outcome("error", json!({"error": refused.to_string()})),
-        },
-    )
+    }))
 }
 
 /// Queues one delivery per webhook of the rule; the sender posts them after the commit.
@@ -385,10 +447,8 @@ pub fn backfill_step(
             .backfill_cursor_time
             .zip(state.backfill_cursor_id.clone());
         let runs = store::backfill_page(conn, &workspace_id, &sessions, from, after, page)?;
-        let mut report = StepReport {
-            evaluated: runs.len(),
-            ..StepReport::default()
-        };
+        let mut step = Step::new(now, true);
+        step.report.evaluated = runs.len();
         let traces: Vec<String> = runs
             .iter()
             .map(|r| r.trace_id.clone().unwrap_or_else(|| r.id.clone()))
@@ -398,9 +458,7 @@ pub fn backfill_step(
         let trace_runs = store::trace_runs(conn, &workspace_id, &traces)?;
         let feedback = run_feedback_of(conn, &workspace_id, &trace_runs)?;
         for (_, trace) in group_by_trace(trace_runs) {
-            let done = evaluate(conn, &rules, &trace, &feedback, Some(&only), true, now)?;
-            report.applied += done.applied;
-            report.webhooks_queued += done.webhooks_queued;
+            evaluate(conn, &mut step, &rules, &trace, &feedback, Some(&only))?;
         }
         if let Some(last) = runs.last() {
             state.backfill_cursor_time = last.start_time;
@@ -412,6 +470,6 @@ pub fn backfill_step(
             state.backfill_completed_at = Some(now);
         }
         store::save_backfill(conn, &rule_id, &state)?;
-        Ok(Some(report))
+        step.finish(conn).map(Some)
     })
 }
