@@ -4,7 +4,7 @@
 # `bench_all <function>`; the function gets the label and the server URL.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release --locked --bin loopsmith -p loopsmith -p loopsmith-bench >/dev/null
+cargo build --release --locked --bins -p loopsmith -p loopsmith-bench >/dev/null
 work=$(mktemp -d)
 pid=""
 pg_db=""
