@@ -294,7 +294,7 @@ pub async fn create_rule(
             write_transaction(conn, |conn| {
                 store::insert(conn, &row)?;
                 if row.backfill_from.is_some() {
-                    rule_work::reset_backfill(conn, &row.id, true)?;
+                    rule_work::start_backfill(conn, &row.id)?;
                 }
                 Ok::<_, ApiError>(())
             })?;

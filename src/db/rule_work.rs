@@ -114,10 +114,12 @@ pub struct PendingTrace {
     pub version: i64,
 }
 
-/// Whether any trace waits, without taking a lock (cheap enough to poll).
-pub fn any_pending(conn: &mut DbConnection) -> QueryResult<bool> {
+/// Whether any trace is due, without taking a lock (cheap enough to poll).
+pub fn any_pending(conn: &mut DbConnection, now: i64) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
-        rule_pending_traces::table.select(rule_pending_traces::trace_id),
+        rule_pending_traces::table
+            .filter(rule_pending_traces::queued_at.le(now))
+            .select(rule_pending_traces::trace_id),
     ))
     .get_result(conn)
 }
@@ -125,9 +127,14 @@ pub fn any_pending(conn: &mut DbConnection) -> QueryResult<bool> {
 /// Traces evaluated per transaction.
 pub const TRACES_PER_CLAIM: i64 = 100;
 
-/// The oldest queued traces no other worker holds, locked until the transaction ends.
-pub fn claim_pending(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<PendingTrace>> {
+/// The oldest due traces no other worker holds, locked until the transaction ends.
+pub fn claim_pending(
+    conn: &mut DbConnection,
+    limit: i64,
+    now: i64,
+) -> QueryResult<Vec<PendingTrace>> {
     let query = rule_pending_traces::table
+        .filter(rule_pending_traces::queued_at.le(now))
         .order((
             rule_pending_traces::queued_at,
             rule_pending_traces::trace_id,
@@ -153,11 +160,10 @@ pub fn claim_pending(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Pen
         .collect())
 }
 
-/// Moves the traces the next claim would take to the back of the queue (to `until`); returns
-/// how many.
-pub fn postpone_oldest(conn: &mut DbConnection, until: i64) -> QueryResult<usize> {
+/// Moves the traces the next claim would take out of the way until `until`; returns how many.
+pub fn postpone_oldest(conn: &mut DbConnection, now: i64, until: i64) -> QueryResult<usize> {
     super::write_transaction(conn, |conn| {
-        let oldest: Vec<String> = claim_pending(conn, TRACES_PER_CLAIM)?
+        let oldest: Vec<String> = claim_pending(conn, TRACES_PER_CLAIM, now)?
             .into_iter()
             .map(|t| t.trace_id)
             .collect();
@@ -384,11 +390,11 @@ pub fn rule_state(conn: &mut DbConnection, rule_id: &str) -> QueryResult<RuleSta
         .first(conn)
 }
 
-/// Starts (or, with `None`, clears) a rule's backfill; its progress starts over.
-pub fn reset_backfill(conn: &mut DbConnection, rule_id: &str, start: bool) -> QueryResult<()> {
+/// Starts a rule's backfill from the beginning.
+pub fn start_backfill(conn: &mut DbConnection, rule_id: &str) -> QueryResult<()> {
     diesel::update(run_rules::table.find(rule_id))
         .set((
-            run_rules::backfill_status.eq(start.then_some("running")),
+            run_rules::backfill_status.eq("running"),
             run_rules::backfill_cursor_time.eq(None::<i64>),
             run_rules::backfill_cursor_id.eq(None::<String>),
             run_rules::backfill_evaluated.eq(0i64),

@@ -120,7 +120,7 @@ impl Rule {
 /// evaluated by another replica).
 pub fn pending_step(conn: &mut DbConnection, now: i64) -> QueryResult<Option<StepReport>> {
     write_transaction(conn, |conn| {
-        let claimed = store::claim_pending(conn, store::TRACES_PER_CLAIM)?;
+        let claimed = store::claim_pending(conn, store::TRACES_PER_CLAIM, now)?;
         if claimed.is_empty() {
             return Ok(None);
         }

@@ -44,7 +44,7 @@ impl RuleWorker {
 
 /// How long the worker rests after a database error before it tries again.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
-/// How far back in the queue traces whose evaluation fails are put (microseconds).
+/// How long traces whose evaluation fails are set aside (microseconds).
 const POSTPONE: i64 = 60_000_000;
 
 async fn run_rules(
@@ -93,7 +93,7 @@ async fn work_once(db: &Db, backfill_page: i64) -> crate::error::ApiResult<Progr
             webhooks_queued: false,
         };
         // Plain reads first: an idle worker never takes SQLite's write lock.
-        while rule_work::any_pending(conn)? {
+        while rule_work::any_pending(conn, now_micros())? {
             let report = match apply::pending_step(conn, now_micros()) {
                 Ok(Some(report)) => report,
                 Ok(None) => break,
@@ -101,7 +101,8 @@ async fn work_once(db: &Db, backfill_page: i64) -> crate::error::ApiResult<Progr
                 Err(err) => {
                     // Not a race: something in the oldest traces fails every time. Set them
                     // aside so the rest of the queue is not stuck behind them.
-                    let postponed = rule_work::postpone_oldest(conn, now_micros() + POSTPONE)?;
+                    let now = now_micros();
+                    let postponed = rule_work::postpone_oldest(conn, now, now + POSTPONE)?;
                     log::error!("rule worker: evaluating traces failed, {postponed} set aside for a minute: {err}");
                     continue;
                 }
