@@ -622,3 +622,35 @@ fn a_schema_refusal_fails_only_its_own_example(server: &TestServer) {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["outputs"], json!({"answer": "better"}));
 }
+
+/// Traces set aside after a failing evaluation are not due, so the worker does not spin on
+/// them, and come back when their time is up.
+#[test]
+fn set_aside_traces_wait_until_due() {
+    use loopsmith::db::rule_work::{any_pending, claim_pending, enqueue_traces, postpone_oldest};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("queue.db").display());
+    let config = loopsmith::config::Config::from_lookup(|k| {
+        (k == "LOOPSMITH_DATABASE_URL").then(|| url.clone())
+    })
+    .unwrap();
+    let db = loopsmith::db::Db::open(&config).unwrap();
+    let mut conn = db.dedicated_connection().unwrap();
+    let workspace = Uuid::now_v7().to_string();
+    let now = 1_000_000;
+    let traces = ["t1".to_string(), "t2".to_string()];
+    enqueue_traces(&mut conn, &workspace, &traces, now).unwrap();
+    assert!(any_pending(&mut conn, now).unwrap());
+    assert_eq!(
+        postpone_oldest(&mut conn, now, now + 60_000_000).unwrap(),
+        2
+    );
+    assert!(!any_pending(&mut conn, now + 1).unwrap());
+    assert!(claim_pending(&mut conn, 100, now + 1).unwrap().is_empty());
+    assert_eq!(
+        claim_pending(&mut conn, 100, now + 60_000_000)
+            .unwrap()
+            .len(),
+        2
+    );
+}
