@@ -10,6 +10,8 @@ use bytes::Bytes;
 use serde_json::json;
 use uuid::Uuid;
 
+use loopsmith_bench::{close, multipart_content_type, part};
+
 struct Options {
     url: String,
     concurrency: usize,
@@ -60,21 +62,6 @@ fn usage(problem: &str) -> ! {
     std::process::exit(2)
 }
 
-const BOUNDARY: &str = "9a1e4c2b7d3f48e6a5b0c1d2e3f4a5b6";
-
-fn part(out: &mut Vec<u8>, name: &str, body: &str) {
-    out.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(body.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
 /// One batch: traces of a root chain and four children (llm, tool, llm, tool), like an agent turn.
 fn batch(runs: usize, project: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(runs * 1500);
@@ -123,7 +110,7 @@ fn batch(runs: usize, project: &str) -> Vec<u8> {
         }
         made += trace_len;
     }
-    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    close(&mut out);
     out
 }
 
@@ -176,10 +163,7 @@ async fn main() {
                 loop {
                     let mut request = client
                         .post(&url)
-                        .header(
-                            "content-type",
-                            format!("multipart/form-data; boundary={BOUNDARY}"),
-                        )
+                        .header("content-type", multipart_content_type())
                         .body(body.clone());
                     if zstd {
                         request = request.header("content-encoding", "zstd");

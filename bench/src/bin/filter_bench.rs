@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const BOUNDARY: &str = "5b0c1d2e3f4a5b69a1e4c2b7d3f48e6a";
+use loopsmith_bench::{close, part, percentile, post_json, send_multipart};
+
 const PROJECT: &str = "filter-bench";
 const ASSISTANTS: u64 = 20;
 const RUNS_PER_REQUEST: usize = 1000;
@@ -64,20 +65,6 @@ impl Rng {
     }
 }
 
-fn part(out: &mut Vec<u8>, name: &str, body: &Value) {
-    let body = body.to_string();
-    out.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(body.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
 /// One request's worth of traces. Start times spread over the last 30 days.
 fn batch(rng: &mut Rng, runs: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     let mut out = Vec::with_capacity(runs * 900);
@@ -123,7 +110,7 @@ fn batch(rng: &mut Rng, runs: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<
                 post["prompt_tokens"] = json!(20 + rng.below(400));
                 post["completion_tokens"] = json!(10 + rng.below(200));
             }
-            part(&mut out, &format!("post.{id}"), &post);
+            part(&mut out, &format!("post.{id}"), &post.to_string());
         }
         // Three roots in ten get a thumbs up or down from their user.
         if rng.below(10) < 3 {
@@ -132,12 +119,13 @@ fn batch(rng: &mut Rng, runs: usize, now: chrono::DateTime<chrono::Utc>) -> Vec<
             part(
                 &mut out,
                 &format!("feedback.{id}"),
-                &json!({"id": id, "run_id": root, "trace_id": root, "key": "user_score", "score": score}),
+                &json!({"id": id, "run_id": root, "trace_id": root, "key": "user_score", "score": score})
+                    .to_string(),
             );
         }
         made += trace_len;
     }
-    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    close(&mut out);
     out
 }
 
@@ -155,56 +143,13 @@ async fn seed(client: &reqwest::Client, options: &Options) {
             )
         })
         .collect();
-    let url = format!("{}/runs/multipart", options.url);
-    let mut pending = bodies.into_iter();
-    let mut workers = tokio::task::JoinSet::new();
-    let concurrency = 4;
-    loop {
-        while workers.len() < concurrency {
-            let Some(body) = pending.next() else { break };
-            let (client, url) = (client.clone(), url.clone());
-            workers.spawn(async move {
-                loop {
-                    let response = client
-                        .post(&url)
-                        .header(
-                            "content-type",
-                            format!("multipart/form-data; boundary={BOUNDARY}"),
-                        )
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .expect("ingest request");
-                    match response.status().as_u16() {
-                        200..=299 => return,
-                        429 | 503 => tokio::time::sleep(Duration::from_millis(500)).await,
-                        other => panic!("ingest answered {other}"),
-                    }
-                }
-            });
-        }
-        if workers.join_next().await.is_none() {
-            break;
-        }
-    }
+    send_multipart(client, &options.url, bodies, 4).await;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "seeded {} runs in {seconds:.1} s ({:.0} runs/s)",
         options.runs,
         options.runs as f64 / seconds
     );
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let response = client.post(url).json(body).send().await.expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON answer");
-    assert!(status.is_success(), "{url} answered {status}: {body}");
-    body
 }
 
 #[tokio::main]
@@ -295,11 +240,11 @@ async fn time(
     count: impl Fn(&Value) -> usize,
 ) {
     // One warm-up request, not timed.
-    let answer = post(client, url, body).await;
+    let answer = post_json(client, url, body).await;
     let mut timings = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let sent = Instant::now();
-        post(client, url, body).await;
+        post_json(client, url, body).await;
         timings.push(sent.elapsed().as_secs_f64() * 1000.0);
     }
     timings.sort_by(f64::total_cmp);

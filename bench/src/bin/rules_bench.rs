@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const BOUNDARY: &str = "3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c";
+use loopsmith_bench::{close, get_json, part, post_json, send_multipart};
+
 const THUMBS_UP: &str =
     r#"and(eq(is_root, true), eq(feedback_key, "thumbs"), eq(feedback_score, 1))"#;
 const POLL_EVERY: Duration = Duration::from_millis(5);
@@ -59,36 +60,6 @@ fn parse_args() -> Options {
     options
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let response = client.post(url).json(body).send().await.expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON answer");
-    assert!(status.is_success(), "{url} answered {status}: {body}");
-    body
-}
-
-async fn get(client: &reqwest::Client, url: &str) -> Value {
-    let response = client.get(url).send().await.expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON answer");
-    assert!(status.is_success(), "{url} answered {status}: {body}");
-    body
-}
-
-fn part(out: &mut Vec<u8>, name: &str, body: &Value) {
-    let body = body.to_string();
-    out.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(body.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
 /// A finished root run (a trace of one) and, when given, a thumbs feedback part with that score.
 struct Run {
     id: Uuid,
@@ -108,60 +79,25 @@ fn multipart_body(runs: &[Run], project: &str) -> Vec<u8> {
             "inputs": {"question": "What is the capital of France?"},
             "outputs": {"answer": "Paris"},
         });
-        part(&mut out, &format!("post.{id}"), &post);
+        part(&mut out, &format!("post.{id}"), &post.to_string());
         if let Some(score) = run.thumbs {
             let feedback = Uuid::now_v7();
             part(
                 &mut out,
                 &format!("feedback.{feedback}"),
-                &json!({"id": feedback, "run_id": id, "key": "thumbs", "score": score}),
+                &json!({"id": feedback, "run_id": id, "key": "thumbs", "score": score}).to_string(),
             );
         }
     }
-    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    close(&mut out);
     out
-}
-
-/// Sends the bodies to `POST /runs/multipart`, four at a time, retrying refusals (429/503).
-async fn ingest(client: &reqwest::Client, url: &str, bodies: Vec<Vec<u8>>) {
-    let url = format!("{url}/runs/multipart");
-    let mut pending = bodies.into_iter();
-    let mut workers = tokio::task::JoinSet::new();
-    loop {
-        while workers.len() < 4 {
-            let Some(body) = pending.next() else { break };
-            let (client, url) = (client.clone(), url.clone());
-            workers.spawn(async move {
-                loop {
-                    let response = client
-                        .post(&url)
-                        .header(
-                            "content-type",
-                            format!("multipart/form-data; boundary={BOUNDARY}"),
-                        )
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .expect("ingest request");
-                    match response.status().as_u16() {
-                        200..=299 => return,
-                        429 | 503 => tokio::time::sleep(Duration::from_millis(500)).await,
-                        other => panic!("ingest answered {other}"),
-                    }
-                }
-            });
-        }
-        if workers.join_next().await.is_none() {
-            break;
-        }
-    }
 }
 
 /// A fresh project and dataset: `[project id, dataset id, project name]`.
 async fn project_and_dataset(client: &reqwest::Client, url: &str, name: &str) -> [String; 3] {
     let name = format!("{name}-{}", &Uuid::now_v7().simple().to_string()[20..]);
-    let session = post(client, &format!("{url}/sessions"), &json!({"name": name})).await;
-    let dataset = post(client, &format!("{url}/datasets"), &json!({"name": name})).await;
+    let session = post_json(client, &format!("{url}/sessions"), &json!({"name": name})).await;
+    let dataset = post_json(client, &format!("{url}/datasets"), &json!({"name": name})).await;
     let id = |v: &Value| v["id"].as_str().expect("id").to_string();
     [id(&session), id(&dataset), name]
 }
@@ -177,7 +113,7 @@ async fn create_rule(
         "display_name": name, "session_id": session, "sampling_rate": 1.0,
         "filter": THUMBS_UP, "add_to_dataset_id": dataset, "backfill_from": backfill_from,
     });
-    post(client, &format!("{url}/runs/rules"), &rule).await
+    post_json(client, &format!("{url}/runs/rules"), &rule).await
 }
 
 /// Ingests the runs in requests of `per_request` runs and prints the rate.
@@ -193,7 +129,7 @@ async fn ingest_runs(
         .chunks(per_request)
         .map(|chunk| multipart_body(chunk, project))
         .collect();
-    ingest(client, url, bodies).await;
+    send_multipart(client, url, bodies, 4).await;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "ingested {} runs in {seconds:.1} s ({:.0} runs/s)",
@@ -219,7 +155,7 @@ async fn poll_examples(
     let mut seen = HashMap::new();
     let mut offset = 0;
     while seen.len() < expected && Instant::now() < deadline {
-        let page = get(&client, &format!("{url}&limit=100&offset={offset}")).await;
+        let page = get_json(&client, &format!("{url}&limit=100&offset={offset}")).await;
         let observed = Utc::now();
         let page = page.as_array().expect("example list");
         offset += page.len();
@@ -301,7 +237,7 @@ async fn latency(client: &reqwest::Client, options: &Options) {
         senders.spawn(async move {
             let sent = Utc::now();
             let body = json!({"id": Uuid::now_v7(), "run_id": run_id, "key": "thumbs", "score": 1});
-            post(&client, &url, &body).await;
+            post_json(&client, &url, &body).await;
             (run_id.to_string(), sent, Utc::now())
         });
     }
@@ -327,7 +263,7 @@ async fn latency(client: &reqwest::Client, options: &Options) {
     // Every example, listed again from the start: one per run, no more.
     let mut sources = Vec::new();
     loop {
-        let page = get(
+        let page = get_json(
             client,
             &format!("{examples_url}&limit=100&offset={}", sources.len()),
         )
@@ -375,7 +311,7 @@ async fn backfill(client: &reqwest::Client, options: &Options) {
         "{url}/runs/rules?id={}",
         rule["id"].as_str().expect("rule id")
     );
-    while get(client, &rule_url).await[0]["backfill_status"] != "done" {
+    while get_json(client, &rule_url).await[0]["backfill_status"] != "done" {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -383,9 +319,10 @@ async fn backfill(client: &reqwest::Client, options: &Options) {
         "backfill of {count} runs done in {seconds:.1} s: {:.0} runs evaluated/s",
         count as f64 / seconds
     );
-    let examples = get(client, &format!("{url}/datasets/{}", project[1])).await["example_count"]
-        .as_u64()
-        .expect("example_count") as usize;
+    let examples =
+        get_json(client, &format!("{url}/datasets/{}", project[1])).await["example_count"]
+            .as_u64()
+            .expect("example_count") as usize;
     println!(
         "examples: {examples} created, {liked} runs liked: {}",
         verdict(examples == liked)
