@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use crate::db::annotation_queues::{self, AddError};
 use crate::db::datasets::{self, ExampleWrite};
-use crate::db::models::{RuleApplicationRow, RunRow, RunRuleRow, WebhookDeliveryRow};
+use crate::db::models::{DatasetRow, RuleApplicationRow, RunRow, RunRuleRow, WebhookDeliveryRow};
 use crate::db::rule_work::{self as store, PendingTrace, RunFeedback};
 use crate::db::{DbConnection, write_transaction};
 use crate::filter::runs::{Candidate, TraceFilters, compile, thread_id};
 use crate::rules::{DatasetKind, RunContent, example_from_run, sampled};
 
-/// What a step did, for waking the webhook sender and for logs.
+/// What a step did: for the log, and to wake the webhook sender.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StepReport {
     /// Traces or runs looked at.
@@ -34,6 +34,8 @@ struct Step {
     report: StepReport,
     /// Per (workspace, dataset).
     examples: BTreeMap<(String, String), Vec<PlannedExample>>,
+    /// Datasets looked up so far, per (workspace, dataset) (`None`: not there any more).
+    datasets: HashMap<(String, String), Option<DatasetRow>>,
 }
 
 /// An example a match makes, with the outcomes of its application's other actions.
@@ -51,6 +53,7 @@ impl Step {
             backfill,
             report: StepReport::default(),
             examples: BTreeMap::new(),
+            datasets: HashMap::new(),
         }
     }
 
@@ -65,9 +68,10 @@ impl Step {
             let together = create(conn, writes)?.is_ok();
             for mut example in planned {
                 // One that does not fit the dataset's schema refuses them all: then one by one.
-                let created = match together {
-                    true => Ok(()),
-                    false => create(conn, vec![example.write.clone()])?.map(|_| ()),
+                let created = if together {
+                    Ok(())
+                } else {
+                    create(conn, vec![example.write.clone()])?.map(|_| ())
                 };
                 let result = match created {
                     Ok(()) => outcome(
@@ -277,7 +281,7 @@ fn apply(
                 .add_to_dataset_prefer_correction
                 .then(|| feedback.corrections.get(&run.id))
                 .flatten();
-            match plan_example(conn, row, dataset, run, correction, now)? {
+            match plan_example(conn, step, row, dataset, run, correction)? {
                 Ok(write) => planned = Some(write),
                 Err(refused) => {
                     outcomes.insert("add_to_dataset".into(), refused);
@@ -342,13 +346,18 @@ fn add_to_queue(
 /// The example a match makes, or the error outcome that says why there is none.
 fn plan_example(
     conn: &mut DbConnection,
+    step: &mut Step,
     rule: &RunRuleRow,
     dataset_id: &str,
     run: &RunRow,
     correction: Option<&String>,
-    now: i64,
 ) -> QueryResult<Result<ExampleWrite, Value>> {
-    let Some(dataset) = datasets::find(conn, &rule.workspace_id, dataset_id)? else {
+    let key = (rule.workspace_id.clone(), dataset_id.to_string());
+    if !step.datasets.contains_key(&key) {
+        let found = datasets::find(conn, &rule.workspace_id, dataset_id)?;
+        step.datasets.insert(key.clone(), found);
+    }
+    let Some(dataset) = &step.datasets[&key] else {
         let reason = format!("its dataset {dataset_id} was deleted");
         store::disable_rule(conn, &rule.id, &reason)?;
         return Ok(Err(outcome("error", json!({"error": reason}))));
@@ -376,7 +385,7 @@ fn plan_example(
             json!({"run_rule_id": rule.id, "run_rule_name": rule.display_name}).to_string(),
         ),
         source_run_id: Some(run.id.clone()),
-        created_at: Some(now),
+        created_at: Some(step.now),
         ..ExampleWrite::default()
     }))
 }

@@ -107,11 +107,21 @@ async fn work_once(db: &Db, backfill_page: i64) -> crate::error::ApiResult<Progr
                     continue;
                 }
             };
+            log::debug!(
+                "rule worker: {} traces evaluated, {} new applications",
+                report.evaluated,
+                report.applied
+            );
             progress.webhooks_queued |= report.webhooks_queued > 0;
         }
         if rule_work::any_backfill(conn)?
             && let Some(report) = apply::backfill_step(conn, backfill_page, now_micros())?
         {
+            log::debug!(
+                "rule worker: backfill page of {} runs, {} new applications",
+                report.evaluated,
+                report.applied
+            );
             progress.worked = true;
             progress.webhooks_queued |= report.webhooks_queued > 0;
         }
