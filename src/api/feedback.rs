@@ -282,7 +282,7 @@ pub async fn update_feedback(
                 row.feedback_config = Some(config);
             }
             row.modified_at = now_micros();
-            store::update(conn, &row)?;
+            store::update(conn, &mut row)?;
             Ok(present(row))
         })
         .await?;

@@ -3,10 +3,10 @@
 //! of LangSmith's schema is accepted, stored and returned. Acted on by the rule worker
 //! (`crate::rule_worker`): the filters, sampling, `add_to_dataset_id` (+
 //! `add_to_dataset_prefer_correction`), `add_to_annotation_queue_id`, `webhooks`,
-//! `backfill_from` (at creation, as in LangSmith), `is_enabled`. Stored and reported only: `evaluators`, `code_evaluators`, `evaluator_id`, `evaluator_version`, `alerts`,
-//! `spend_limit`, `extend_only`, `transient`, `use_corrections_dataset`,
-//! `num_few_shot_examples`, `include_extended_stats`, `group_by`, `create_alignment_queue`,
-//! `tracer_session_issue_id`.
+//! `backfill_from` (at creation, as in LangSmith), `is_enabled`. Stored and reported only:
+//! `evaluators`, `code_evaluators`, `evaluator_id`, `evaluator_version`, `alerts`, `spend_limit`,
+//! `extend_only`, `transient`, `use_corrections_dataset`, `num_few_shot_examples`,
+//! `include_extended_stats`, `group_by`, `create_alignment_queue`, `tracer_session_issue_id`.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::Deserialize;

@@ -126,8 +126,8 @@ pub fn update(conn: &mut DbConnection, row: &DatasetRow) -> QueryResult<()> {
     Ok(())
 }
 
-/// Deletes a dataset with its examples, versions and tags (they cascade).
-/// Deletes a dataset; the rules that fill it or watch its experiments are disabled.
+/// Deletes a dataset with its examples, versions and tags (they cascade); the rules that fill
+/// it or watch its experiments are disabled.
 pub fn delete(conn: &mut DbConnection, workspace_id: &str, id: &str) -> QueryResult<bool> {
     super::write_transaction(conn, |conn| {
         let deleted = diesel::delete(

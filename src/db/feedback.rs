@@ -36,16 +36,16 @@ pub fn row_from_op(workspace_id: &str, op: &FeedbackOp, now: i64) -> FeedbackRow
     }
 }
 
-/// Inserts the feedback whose ids are not stored yet: a retried request re-sends the same ids.
-/// Returns whether the runs' traces were queued for the run rules.
+/// Inserts the feedback whose ids are not stored yet (a retried request re-sends the same
+/// ids) and returns the rows inserted.
 pub fn insert_new(
     conn: &mut DbConnection,
     workspace_id: &str,
     ops: &[&FeedbackOp],
     now: i64,
-) -> QueryResult<bool> {
+) -> QueryResult<Vec<FeedbackRow>> {
     if ops.is_empty() {
-        return Ok(false);
+        return Ok(Vec::new());
     }
     let ids: Vec<String> = ops.iter().map(|f| f.id.to_string()).collect();
     let mut existing: HashSet<String> = HashSet::new();
@@ -68,22 +68,18 @@ pub fn insert_new(
             .values(chunk)
             .execute(c))?;
     }
-    let runs: Vec<String> = rows.iter().filter_map(|r| r.run_id.clone()).collect();
-    super::rule_work::enqueue_runs(conn, workspace_id, &runs, now)
+    Ok(rows)
 }
 
 /// Run feedback names its run's trace and project, as LangSmith's does, when the run is
-/// stored already (feedback may arrive first).
+/// stored already (feedback may arrive first); the run's own values win over what a client
+/// sent.
 fn fill_from_runs(
     conn: &mut DbConnection,
     workspace_id: &str,
     rows: &mut [FeedbackRow],
 ) -> QueryResult<()> {
-    let wanted: Vec<String> = rows
-        .iter()
-        .filter(|r| r.trace_id.is_none() || r.session_id.is_none())
-        .filter_map(|r| r.run_id.clone())
-        .collect();
+    let wanted: Vec<String> = rows.iter().filter_map(|r| r.run_id.clone()).collect();
     let found: HashMap<String, (Option<String>, Option<String>)> =
         super::load_chunked(&wanted, |chunk| {
             runs::table
@@ -96,8 +92,8 @@ fn fill_from_runs(
         .collect();
     for row in rows.iter_mut() {
         if let Some((trace, session)) = row.run_id.as_ref().and_then(|id| found.get(id)) {
-            row.trace_id = row.trace_id.take().or_else(|| trace.clone());
-            row.session_id = row.session_id.take().or_else(|| session.clone());
+            row.trace_id = trace.clone().or(row.trace_id.take());
+            row.session_id = session.clone().or(row.session_id.take());
         }
     }
     Ok(())
@@ -112,7 +108,8 @@ pub fn create(
     now: i64,
 ) -> QueryResult<Option<FeedbackRow>> {
     super::write_transaction(conn, |conn| {
-        insert_new(conn, workspace_id, &[op], now)?;
+        let inserted = insert_new(conn, workspace_id, &[op], now)?;
+        super::rule_work::enqueue_feedback(conn, workspace_id, &inserted, now)?;
         let stored = feedback::table
             .find(op.id.to_string())
             .select(FeedbackRow::as_select())
@@ -216,18 +213,21 @@ pub fn list(
         .load(conn)
 }
 
-/// Saves a changed feedback; its run is evaluated again by the rules that watch it.
-pub fn update(conn: &mut DbConnection, row: &FeedbackRow) -> QueryResult<()> {
+/// Saves a changed feedback (naming its run's trace and project, like new feedback); its run
+/// is evaluated again by the rules that watch it.
+pub fn update(conn: &mut DbConnection, row: &mut FeedbackRow) -> QueryResult<()> {
     super::write_transaction(conn, |conn| {
+        let workspace_id = row.workspace_id.clone();
+        fill_from_runs(conn, &workspace_id, std::slice::from_mut(row))?;
         diesel::update(
             feedback::table
-                .filter(feedback::workspace_id.eq(&row.workspace_id))
+                .filter(feedback::workspace_id.eq(&workspace_id))
                 .filter(feedback::id.eq(&row.id)),
         )
-        .set(row)
+        .set(&*row)
         .execute(conn)?;
-        let runs: Vec<String> = row.run_id.iter().cloned().collect();
-        super::rule_work::enqueue_runs(conn, &row.workspace_id, &runs, row.modified_at)?;
+        let rated = std::slice::from_ref(&*row);
+        super::rule_work::enqueue_feedback(conn, &workspace_id, rated, row.modified_at)?;
         Ok(())
     })
 }

@@ -78,6 +78,7 @@ where
     E: From<diesel::result::Error>,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Transactions = <DbConnection as Connection>::TransactionManager;
     let DbConnection::Sqlite(sqlite) = conn else {
         return conn.transaction(work);
     };
@@ -89,17 +90,14 @@ where
         return conn.transaction(work);
     }
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-    let outcome = work(conn);
-    let DbConnection::Sqlite(sqlite) = conn else {
-        unreachable!("the connection's backend cannot change")
-    };
-    match outcome {
+    // Begun on the SQLite connection inside; the multi-backend manager ends it there.
+    match work(conn) {
         Ok(value) => {
-            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Transactions::commit_transaction(conn)?;
             Ok(value)
         }
         Err(err) => {
-            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            Transactions::rollback_transaction(conn)?;
             Err(err)
         }
     }

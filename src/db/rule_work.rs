@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 
-use super::models::{RuleApplicationRow, RuleStateRow, RunRow, RunRuleRow, WebhookDeliveryRow};
+use super::models::{
+    FeedbackRow, RuleApplicationRow, RuleStateRow, RunRow, RunRuleRow, WebhookDeliveryRow,
+};
 use super::schema::{
     feedback, rule_pending_traces, rule_webhook_deliveries, run_rule_applications, run_rules, runs,
     sessions,
@@ -74,36 +76,30 @@ pub fn enqueue_traces(
     Ok(())
 }
 
-/// Queues the traces of these runs when a rule watches their project (their feedback changed).
-/// Returns whether anything was queued.
-pub fn enqueue_runs(
+/// Queues the traces of rated runs in watched projects (their feedback changed). The rows
+/// name their run's trace and project once the run is stored (`feedback::insert_new`); feedback
+/// that arrived first is evaluated when its run ends. Returns whether anything was queued.
+pub fn enqueue_feedback(
     conn: &mut DbConnection,
     workspace_id: &str,
-    run_ids: &[String],
+    rows: &[FeedbackRow],
     now: i64,
 ) -> QueryResult<bool> {
-    if run_ids.is_empty() {
+    if rows.iter().all(|r| r.run_id.is_none()) {
         return Ok(false);
     }
-    let watched = watched_sessions(conn, workspace_id)?;
-    if watched.is_empty() {
-        return Ok(false);
-    }
-    let mut traces = Vec::new();
-    for chunk in run_ids.chunks(CHUNK) {
-        let found: Vec<(Option<String>, Option<String>)> = runs::table
-            .filter(runs::workspace_id.eq(workspace_id))
-            .filter(runs::id.eq_any(chunk))
-            .select((runs::trace_id, runs::session_id))
-            .load(conn)?;
-        traces.extend(
-            found
-                .into_iter()
-                .filter_map(|(trace, session)| session.filter(|s| watched.contains(s)).and(trace)),
-        );
-    }
+    let traces = feedback_traces(rows, &watched_sessions(conn, workspace_id)?);
     enqueue_traces(conn, workspace_id, &traces, now)?;
     Ok(!traces.is_empty())
+}
+
+/// The traces of rated runs in `watched` projects.
+pub fn feedback_traces(rows: &[FeedbackRow], watched: &HashSet<String>) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.run_id.is_some())
+        .filter(|r| r.session_id.as_ref().is_some_and(|s| watched.contains(s)))
+        .filter_map(|r| r.trace_id.clone())
+        .collect()
 }
 
 /// A queued trace as a worker saw it.

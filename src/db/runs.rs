@@ -156,6 +156,7 @@ fn apply_workspace(
     let mut metadata_changed = Vec::new();
     let mut parents_of_orphans = Vec::new();
     let watched = super::rule_work::watched_sessions(conn, workspace_id)?;
+    // Traces the rules look at again: a run of a watched project ended, or got feedback.
     let mut ended_traces = Vec::new();
     for entry in pending.into_values() {
         let mut row = entry.row;
@@ -199,12 +200,13 @@ fn apply_workspace(
     index_metadata(conn, workspace_id, &metadata_changed)?;
     store_attachments(conn, workspace_id, batches, now)?;
     let feedback: Vec<_> = batches.iter().flat_map(|b| b.feedback.iter()).collect();
-    let feedback_queued = super::feedback::insert_new(conn, workspace_id, &feedback, now)?;
+    let rated = super::feedback::insert_new(conn, workspace_id, &feedback, now)?;
     adopt_orphans(conn, workspace_id, parents_of_orphans, now)?;
+    ended_traces.extend(super::rule_work::feedback_traces(&rated, &watched));
     super::rule_work::enqueue_traces(conn, workspace_id, &ended_traces, now)?;
     Ok(Applied {
         inserted: inserts.len(),
-        rule_work_queued: feedback_queued || !ended_traces.is_empty(),
+        rule_work_queued: !ended_traces.is_empty(),
     })
 }
 
